@@ -1,0 +1,326 @@
+"""The error tree of mivaorders.
+
+Every error the library raises on purpose derives from :class:`MivaError`::
+
+    MivaError
+    ├── ConfigurationError (ValueError)      bad client configuration, raised at construction
+    ├── FilterError (ValueError)             a filter, sort or column that Miva would silently ignore
+    ├── WebhookError (ValueError)            a webhook request or body that cannot be trusted or parsed
+    ├── APIError                             Miva answered ``success: 0``
+    │   ├── AuthenticationError              ``access_denied`` (Miva sends it with HTTP 200, never 401)
+    │   ├── InvalidParameterError            validation failures (``MER-JSN-00018/19/23`` ...)
+    │   └── NotFoundError                    order or queue not found
+    ├── HTTPStatusError                      a non-2xx answer (the body is not assumed to be JSON)
+    │   └── APIOfflineError                  HTTP 503 ``api_offline``
+    ├── TransportError                       the request or response did not make it across
+    │   └── RequestTimeoutError              connect, read, write or pool timeout
+    ├── ResponseDecodeError                  the body is not the JSON promised (truncated, HTML page ...)
+    └── ResponseValidationError              JSON that does not fit the typed models
+
+httpx exceptions are translated into this tree at exactly one place: :func:`translate_httpx_error`.
+
+No message built here contains a secret: errors carry the function name, Miva's error code and
+message, and field names -- never request bodies, headers, tokens or passphrases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "APIError",
+    "APIOfflineError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "FieldError",
+    "FilterError",
+    "HTTPStatusError",
+    "InvalidParameterError",
+    "ItemError",
+    "MivaError",
+    "NotFoundError",
+    "RequestTimeoutError",
+    "ResponseDecodeError",
+    "ResponseValidationError",
+    "TransportError",
+    "WebhookError",
+    "api_error_from_envelope",
+    "translate_httpx_error",
+]
+
+
+class MivaError(Exception):
+    """The root of every error raised by mivaorders."""
+
+
+class ConfigurationError(MivaError, ValueError):
+    """A client was configured with a value that cannot work (raised before any request)."""
+
+
+class FilterError(MivaError, ValueError):
+    """A filter, sort column or on-demand column that Miva would silently ignore, or a bad value."""
+
+
+class WebhookError(MivaError, ValueError):
+    """A webhook request that fails vetting, or a body that is not an order."""
+
+
+class FieldError:
+    """One entry of Miva's ``error_fields``: the offending parameter and the server's message."""
+
+    __slots__ = ("field", "message")
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"FieldError(field={self.field!r}, message={self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FieldError):
+            return NotImplemented
+        return (self.field, self.message) == (other.field, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.field, self.message))
+
+
+class ItemError:
+    """One entry of Miva's ``errors`` (list functions) or ``warnings``: a per-item problem."""
+
+    __slots__ = ("code", "identifier", "message")
+
+    def __init__(self, identifier: str, code: str, message: str) -> None:
+        self.identifier = identifier
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ItemError(identifier={self.identifier!r}, code={self.code!r}, message={self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ItemError):
+            return NotImplemented
+        return (self.identifier, self.code, self.message) == (
+            other.identifier,
+            other.code,
+            other.message,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.identifier, self.code, self.message))
+
+
+class APIError(MivaError):
+    """Miva answered ``success: 0``.
+
+    ``function`` is the function that failed (``Module:<code>:<function>`` for module functions),
+    ``error_code``/``error_message`` are Miva's own, ``field_errors`` lists the offending parameters
+    of a validation failure, ``item_errors`` and ``warnings`` the per-item problems of a list function.
+    """
+
+    def __init__(
+        self,
+        error_message: str,
+        *,
+        function: str | None = None,
+        error_code: str = "",
+        error_field: str | None = None,
+        field_errors: Sequence[FieldError] = (),
+        item_errors: Sequence[ItemError] = (),
+        warnings: Sequence[ItemError] = (),
+        processed: int | None = None,
+    ) -> None:
+        self.function = function
+        self.error_code = error_code
+        self.error_message = error_message
+        self.error_field = error_field
+        self.field_errors = tuple(field_errors)
+        self.item_errors = tuple(item_errors)
+        self.warnings = tuple(warnings)
+        self.processed = processed
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"{self.function}: " if self.function else ""
+        code = f"[{self.error_code}] " if self.error_code else ""
+        text = f"{where}{code}{self.error_message}"
+        if self.field_errors:
+            fields = "; ".join(f"{e.field}: {e.message}" for e in self.field_errors)
+            text += f" ({fields})"
+        elif self.error_field:
+            text += f" (field {self.error_field})"
+        return text
+
+
+class AuthenticationError(APIError):
+    """``access_denied``: bad credentials, signature, timestamp, IP, or a missing function permission."""
+
+    @property
+    def is_clock_skew(self) -> bool:
+        """True when the store rejected the request timestamp (retry once, then check the clock)."""
+        return self.error_message == "Timestamp outside configured window"
+
+
+class InvalidParameterError(APIError):
+    """A request parameter was missing or rejected by the store's validation."""
+
+
+class NotFoundError(APIError):
+    """The order, queue or other record addressed by the request does not exist."""
+
+
+class HTTPStatusError(MivaError):
+    """A non-2xx HTTP answer. The body is kept as text (shortened) and is not assumed to be JSON."""
+
+    def __init__(
+        self,
+        status_code: int,
+        *,
+        function: str | None = None,
+        reason: str = "",
+        body_excerpt: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.function = function
+        self.reason = reason
+        self.body_excerpt = body_excerpt
+        self.retry_after = retry_after
+        where = f"{function}: " if function else ""
+        text = f"{where}HTTP {status_code}"
+        if reason:
+            text += f" {reason}"
+        super().__init__(text)
+
+
+class APIOfflineError(HTTPStatusError):
+    """HTTP 503 ``api_offline``: the store's API has been switched off in its admin."""
+
+
+class TransportError(MivaError):
+    """The request or its response did not make it across the network.
+
+    ``maybe_sent`` tells whether the store may have received (and acted on) the request: it is
+    ``False`` only when the failure proves the request never left (for example a refused connection).
+    """
+
+    def __init__(self, message: str, *, function: str | None = None, maybe_sent: bool = True) -> None:
+        self.function = function
+        self.maybe_sent = maybe_sent
+        where = f"{function}: " if function else ""
+        super().__init__(f"{where}{message}")
+
+
+class RequestTimeoutError(TransportError):
+    """The request timed out (connect, read, write or waiting for a pooled connection)."""
+
+
+class ResponseDecodeError(MivaError):
+    """The response body is not the JSON promised (truncated, an HTML error page, not UTF-8 ...)."""
+
+    def __init__(self, message: str, *, function: str | None = None, body_excerpt: str = "") -> None:
+        self.function = function
+        self.body_excerpt = body_excerpt
+        where = f"{function}: " if function else ""
+        super().__init__(f"{where}{message}")
+
+
+class ResponseValidationError(MivaError):
+    """JSON from Miva that does not fit the typed models.
+
+    ``errors`` holds readable lines such as ``$.items[2].price: invalid decimal 'abc'``.
+    """
+
+    def __init__(self, errors: Sequence[str], *, function: str | None = None) -> None:
+        self.errors = tuple(errors)
+        self.function = function
+        where = f"{function}: " if function else ""
+        shown = "; ".join(self.errors[:5])
+        more = f" (+{len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(f"{where}response does not fit the model: {shown}{more}")
+
+
+# Miva error codes that mean "the record is not there".
+_NOT_FOUND_CODES = frozenset(
+    {
+        "MER-JSN-ORD-00025",
+        "MER-UTIL-ORWF-00029",
+        "MER-UTIL-ORWF-00030",
+        "MER-UTIL-ORWF-00106",
+    }
+)
+
+
+def _as_str(value: object) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _item_errors(raw: object, code_key: str, message_key: str) -> list[ItemError]:
+    if not isinstance(raw, list):
+        return []
+    return [
+        ItemError(
+            _as_str(entry.get("identifier")),
+            _as_str(entry.get(code_key)),
+            _as_str(entry.get(message_key)),
+        )
+        for entry in raw
+        if isinstance(entry, Mapping)
+    ]
+
+
+def api_error_from_envelope(envelope: Mapping[str, Any], *, function: str | None) -> APIError:
+    """Build the typed error for a ``success: 0`` envelope (the one place codes map to classes)."""
+    code = _as_str(envelope.get("error_code"))
+    message = _as_str(envelope.get("error_message")) or "unknown error"
+    raw_fields = envelope.get("error_fields")
+    field_errors = [
+        FieldError(_as_str(entry.get("error_field")), _as_str(entry.get("error_message")))
+        for entry in (raw_fields if isinstance(raw_fields, list) else [])
+        if isinstance(entry, Mapping)
+    ]
+    error_field = envelope.get("error_field")
+    processed = envelope.get("processed")
+    kwargs: dict[str, Any] = {
+        "function": function,
+        "error_code": code,
+        "error_field": error_field if isinstance(error_field, str) else None,
+        "field_errors": field_errors,
+        "item_errors": _item_errors(envelope.get("errors"), "error_code", "error_message"),
+        "warnings": _item_errors(envelope.get("warnings"), "code", "message"),
+        "processed": processed if isinstance(processed, int) else None,
+    }
+    cls: type[APIError]
+    if code == "access_denied":
+        cls = AuthenticationError
+    elif code in _NOT_FOUND_CODES:
+        cls = NotFoundError
+    elif envelope.get("validation_error") in (True, 1) or field_errors:
+        cls = InvalidParameterError
+    else:
+        cls = APIError
+    return cls(message, **kwargs)
+
+
+def translate_httpx_error(exc: httpx.HTTPError, *, function: str | None) -> MivaError:
+    """Map an httpx exception into the tree. The message names the failure, never the request."""
+    kind = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        # A connect or pool timeout proves the request never left; read/write timeouts do not.
+        never_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+        return RequestTimeoutError(f"request timed out ({kind})", function=function, maybe_sent=not never_sent)
+    if isinstance(exc, httpx.ConnectError):
+        return TransportError(f"could not connect ({kind})", function=function, maybe_sent=False)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return TransportError(
+            "connection closed before the whole response arrived (RemoteProtocolError)",
+            function=function,
+        )
+    if isinstance(exc, (httpx.TransportError, httpx.StreamError)):
+        return TransportError(f"transport failure ({kind})", function=function)
+    return TransportError(f"HTTP failure ({kind})", function=function)

@@ -1,0 +1,1 @@
+"""Test helpers for mivaorders integrations: a simulated Miva store."""
