@@ -313,7 +313,9 @@ def translate_httpx_error(exc: httpx.HTTPError, *, function: str | None) -> Miva
     if isinstance(exc, httpx.TimeoutException):
         # A connect or pool timeout proves the request never left; read/write timeouts do not.
         never_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
-        return RequestTimeoutError(f"request timed out ({kind})", function=function, maybe_sent=not never_sent)
+        return RequestTimeoutError(
+            f"request timed out ({kind})", function=function, maybe_sent=not never_sent
+        )
     if isinstance(exc, httpx.ConnectError):
         return TransportError(f"could not connect ({kind})", function=function, maybe_sent=False)
     if isinstance(exc, httpx.RemoteProtocolError):

@@ -12,7 +12,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["JSONDecodeError", "dumps", "loads"]
+__all__ = ["JSONDecodeError", "RawJSON", "dumps", "loads"]
 
 JSONDecodeError = json.JSONDecodeError
 
@@ -37,7 +37,40 @@ _MARK = f"@mivaorders-decimal-{_NONCE}@"
 _MARKED = re.compile(re.escape(f'"{_MARK}') + r'([-+0-9.eE]+)"')
 
 
-def _default(value: object) -> Any:
+class RawJSON:
+    """Already-encoded JSON (ASCII bytes) that :func:`dumps` splices in verbatim.
+
+    The simulated store uses it to cache each rendered order instead of re-encoding it per request.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"RawJSON({len(self.data)} bytes)"
+
+
+_RAW_MARK = f"@mivaorders-raw-{_NONCE}@"
+_RAW_MARKED = re.compile(re.escape(f'"{_RAW_MARK}') + r'([0-9]+)"')
+
+
+class _Encoding:
+    """Per-call state: the raw fragments met while encoding one document."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+
+
+def _default(value: object, state: _Encoding | None = None) -> Any:
+    if isinstance(value, RawJSON):
+        if state is None:
+            raise TypeError("RawJSON is only valid inside dumps()")
+        state.raw.append(value.data)
+        return f"{_RAW_MARK}{len(state.raw) - 1}"
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"cannot send non-finite Decimal {value!r}")
@@ -47,14 +80,28 @@ def _default(value: object) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-_encoder = json.JSONEncoder(
-    ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_default
-)
-
-
 def dumps(obj: Any) -> bytes:
-    """Serialise compactly to ASCII bytes, writing ``Decimal`` values as JSON numbers."""
-    text = _encoder.encode(obj)
+    """Serialise compactly to ASCII bytes, writing ``Decimal`` values as JSON numbers.
+
+    :class:`RawJSON` values are spliced in as they are.
+    """
+    state = _Encoding()
+    encoder = json.JSONEncoder(
+        ensure_ascii=True,
+        separators=(",", ":"),
+        allow_nan=False,
+        default=lambda value: _default(value, state),
+    )
+    text = encoder.encode(obj)
     if _MARK in text:
         text = _MARKED.sub(r"\1", text)
-    return text.encode("ascii")
+    if not state.raw:
+        return text.encode("ascii")
+    parts: list[bytes] = []
+    last = 0
+    for match in _RAW_MARKED.finditer(text):
+        parts.append(text[last : match.start()].encode("ascii"))
+        parts.append(state.raw[int(match.group(1))])
+        last = match.end()
+    parts.append(text[last:].encode("ascii"))
+    return b"".join(parts)
