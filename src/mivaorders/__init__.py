@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ._auth import Auth, HmacAuth, SshAuth, TokenAuth
+from ._client import DEFAULT_TIMEOUT, AsyncClient, Client, MulticallResult
+from ._envelope import OperationResult
 from ._exceptions import (
     APIError,
     APIOfflineError,
@@ -21,8 +24,19 @@ from ._exceptions import (
     WebhookError,
 )
 from ._version import __version__
+from .retry import RetryPolicy
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
+    "AsyncClient",
+    "Auth",
+    "Client",
+    "HmacAuth",
+    "MulticallResult",
+    "OperationResult",
+    "RetryPolicy",
+    "SshAuth",
+    "TokenAuth",
     "APIError",
     "APIOfflineError",
     "AuthenticationError",

@@ -1,0 +1,539 @@
+"""``Client`` and ``AsyncClient``: configuration, the signed send loop, call, call_module, multicall.
+
+Everything that builds a request or reads a response lives in :mod:`mivaorders._envelope` and
+:class:`_BaseClient`; the two shells below differ only where one awaits and the other does not.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+import httpx
+
+from . import _json
+from ._auth import AUTH_HEADER, Auth, HmacAuth, TokenAuth
+from ._envelope import (
+    Call,
+    Multicall,
+    MulticallProgress,
+    OperationResult,
+    Safety,
+    check_envelope,
+    classify,
+    decode_body,
+    raise_for_status,
+)
+from ._exceptions import ConfigurationError, translate_httpx_error
+from ._version import __version__
+from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "MulticallResult"]
+
+logger = logging.getLogger("mivaorders")
+
+#: Miva's own SDK sets no timeout, so a hung store hangs it forever. Reads get 90 s: a page of orders
+#: with every column can take a while, and failed logins are answered only after a ~5 s delay.
+DEFAULT_TIMEOUT = httpx.Timeout(90.0, connect=10.0, pool=30.0)
+
+USER_AGENT = f"mivaorders/{__version__} python/{platform.python_version()}"
+
+MulticallResult = OperationResult | list[OperationResult]
+
+_HttpT = TypeVar("_HttpT", httpx.Client, httpx.AsyncClient)
+_SelfT = TypeVar("_SelfT", bound="_BaseClient[Any]")
+
+_UNSET: Any = object()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_endpoint(endpoint: object, allow_insecure_http: bool) -> str:
+    if not isinstance(endpoint, str) or not endpoint.strip():
+        raise ConfigurationError("endpoint must be the full URL of the store's json.mvc")
+    endpoint = endpoint.strip()
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(
+            f"endpoint {endpoint!r} is not an http(s) URL; expected e.g. https://example.com/mm5/json.mvc"
+        )
+    if parts.query or parts.fragment:
+        # json.mvc clears the query string for API calls, and it is not covered by the signature.
+        raise ConfigurationError("endpoint must not carry a query string or fragment")
+    if parts.username or parts.password:
+        raise ConfigurationError("endpoint must not embed credentials; pass auth= instead")
+    if parts.scheme == "http" and not (allow_insecure_http or _is_loopback(parts.hostname)):
+        raise ConfigurationError(
+            "endpoint uses plain http:// to a non-loopback host: the token would travel unencrypted. "
+            "Use https://, or pass allow_insecure_http=True if you really mean it"
+        )
+    return endpoint
+
+
+def _check_store_code(store_code: object) -> str:
+    if not isinstance(store_code, str) or not store_code.strip():
+        raise ConfigurationError("store_code is missing; it is the Store Code shown in the Miva admin")
+    if store_code != store_code.strip():
+        raise ConfigurationError("store_code has leading or trailing whitespace")
+    return store_code
+
+
+def _check_timeout(timeout: object) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return httpx.Timeout(float(timeout), connect=min(float(timeout), 10.0))
+    raise ConfigurationError(
+        f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}"
+    )
+
+
+def _check_api_timeout(api_timeout: object) -> int | None:
+    if api_timeout is None:
+        return None
+    if isinstance(api_timeout, int) and not isinstance(api_timeout, bool) and api_timeout > 0:
+        return api_timeout
+    # 0 or a negative value would make the store answer one operation per request.
+    raise ConfigurationError(f"api_timeout must be a positive whole number of seconds, not {api_timeout!r}")
+
+
+@attrs.frozen
+class ClientConfig:
+    """A client's validated, immutable settings. ``with_options()`` makes a changed copy."""
+
+    endpoint: str
+    store_code: str
+    auth: Auth = attrs.field(repr=False)
+    timeout: httpx.Timeout
+    retry: RetryPolicy
+    api_timeout: int | None
+    headers: Mapping[str, str]
+    clock: Callable[[], float] = attrs.field(repr=False)
+    max_continuations: int
+
+    @classmethod
+    def build(
+        cls,
+        endpoint: object,
+        *,
+        store_code: object,
+        auth: object,
+        timeout: object,
+        retry: RetryPolicy | None,
+        api_timeout: object,
+        headers: Mapping[str, str] | None,
+        allow_insecure_http: bool,
+        clock: Callable[[], float],
+        max_continuations: int,
+    ) -> ClientConfig:
+        if not isinstance(auth, Auth):
+            raise ConfigurationError(
+                "auth must be TokenAuth(token), HmacAuth(token, signing_key) or SshAuth(username, key)"
+            )
+        extra = dict(headers or {})
+        for name in extra:
+            if name.lower() in (AUTH_HEADER.lower(), "content-type", "range"):
+                raise ConfigurationError(f"header {name!r} is set by the client")
+        if not isinstance(max_continuations, int) or max_continuations < 1:
+            raise ConfigurationError("max_continuations must be a whole number >= 1")
+        return cls(
+            endpoint=_check_endpoint(endpoint, allow_insecure_http),
+            store_code=_check_store_code(store_code),
+            auth=auth,
+            timeout=_check_timeout(timeout),
+            retry=NO_RETRY if retry is None else retry,
+            api_timeout=_check_api_timeout(api_timeout),
+            headers=extra,
+            clock=clock,
+            max_continuations=max_continuations,
+        )
+
+
+class _BaseClient(Generic[_HttpT]):
+    """What the sync and async clients share: configuration and the pure request/response steps."""
+
+    _config: ClientConfig
+    _http: _HttpT
+    _owns_http: bool
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        store_code: str,
+        auth: Auth,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        http_client: _HttpT | None = None,
+        api_timeout: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_insecure_http: bool = False,
+        clock: Callable[[], float] = time.time,
+        max_continuations: int = 100,
+    ) -> None:
+        self._config = ClientConfig.build(
+            endpoint,
+            store_code=store_code,
+            auth=auth,
+            timeout=timeout,
+            retry=retry,
+            api_timeout=api_timeout,
+            headers=headers,
+            allow_insecure_http=allow_insecure_http,
+            clock=clock,
+            max_continuations=max_continuations,
+        )
+        if http_client is None:
+            self._http = self._new_http_client()
+            self._owns_http = True
+        else:
+            self._http = http_client
+            self._owns_http = False
+
+    def _new_http_client(self) -> _HttpT:
+        raise NotImplementedError
+
+    # -- configuration -------------------------------------------------------------------------
+
+    @classmethod
+    def from_env(cls: type[_SelfT], environ: Mapping[str, str] | None = None, **options: Any) -> _SelfT:
+        """A client from ``MIVA_ENDPOINT``, ``MIVA_STORE_CODE``, ``MIVA_API_TOKEN`` and, when set,
+        ``MIVA_SIGNING_KEY`` (HMAC-SHA256; ``MIVA_SIGNING_DIGEST=sha1`` for SHA1). Keyword arguments
+        override or add options."""
+        env = os.environ if environ is None else environ
+
+        def need(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise ConfigurationError(f"environment variable {name} is not set")
+            return value
+
+        if "auth" not in options:
+            token = need("MIVA_API_TOKEN")
+            signing_key = env.get("MIVA_SIGNING_KEY", "").strip()
+            if signing_key:
+                digest = env.get("MIVA_SIGNING_DIGEST", "sha256").strip().lower() or "sha256"
+                if digest not in ("sha256", "sha1"):
+                    raise ConfigurationError("MIVA_SIGNING_DIGEST must be sha256 or sha1")
+                options["auth"] = HmacAuth(
+                    token, signing_key, digest="sha1" if digest == "sha1" else "sha256"
+                )
+            else:
+                options["auth"] = TokenAuth(token)
+        endpoint = options.pop("endpoint", None) or need("MIVA_ENDPOINT")
+        if "store_code" not in options:
+            options["store_code"] = need("MIVA_STORE_CODE")
+        return cls(endpoint, **options)
+
+    @property
+    def endpoint(self) -> str:
+        return self._config.endpoint
+
+    @property
+    def store_code(self) -> str:
+        return self._config.store_code
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._config.retry
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._config.timeout
+
+    def with_options(
+        self: _SelfT,
+        *,
+        endpoint: str = _UNSET,
+        store_code: str = _UNSET,
+        auth: Auth = _UNSET,
+        timeout: float | httpx.Timeout = _UNSET,
+        retry: RetryPolicy | None = _UNSET,
+        api_timeout: int | None = _UNSET,
+        headers: Mapping[str, str] | None = _UNSET,
+        allow_insecure_http: bool = False,
+        max_continuations: int = _UNSET,
+    ) -> _SelfT:
+        """A copy with some options changed, sharing this client's connection pool.
+
+        The copy does not own the pool: closing it leaves the original usable, and closing the original
+        closes the pool for both.
+        """
+        config = self._config
+        changed = ClientConfig.build(
+            config.endpoint if endpoint is _UNSET else endpoint,
+            store_code=config.store_code if store_code is _UNSET else store_code,
+            auth=config.auth if auth is _UNSET else auth,
+            timeout=config.timeout if timeout is _UNSET else timeout,
+            retry=config.retry if retry is _UNSET else retry,
+            api_timeout=config.api_timeout if api_timeout is _UNSET else api_timeout,
+            headers=config.headers if headers is _UNSET else headers,
+            allow_insecure_http=allow_insecure_http or urlsplit(config.endpoint).scheme == "http",
+            clock=config.clock,
+            max_continuations=config.max_continuations if max_continuations is _UNSET else max_continuations,
+        )
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy._config = changed
+        copy._owns_http = False
+        copy._reset_resources()
+        return copy
+
+    def _reset_resources(self) -> None:
+        """Forget cached resource objects (they hold a reference to the client they were made for)."""
+        for name in ("orders", "queues"):
+            self.__dict__.pop(name, None)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.endpoint!r}, store_code={self.store_code!r})"
+
+    # -- pure request/response steps -------------------------------------------------------------
+
+    def _build_request(self, body: Mapping[str, Any], *, range_header: str | None = None) -> httpx.Request:
+        content = _json.dumps(body)  # serialised once: exactly these bytes are signed and sent
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            **self._config.headers,
+            AUTH_HEADER: self._config.auth.authorization(content),
+        }
+        if self._config.api_timeout is not None:
+            headers["X-Miva-API-Timeout"] = str(self._config.api_timeout)
+        if range_header is not None:
+            headers["Range"] = range_header
+        return httpx.Request(
+            "POST",
+            self._config.endpoint,
+            content=content,
+            headers=headers,
+            extensions={"timeout": self._config.timeout.as_dict()},
+        )
+
+    def _timestamp(self) -> int:
+        return int(self._config.clock())
+
+    def _call_request(self, spec: Call) -> httpx.Request:
+        return self._build_request(spec.body(self._config.store_code, self._timestamp()))
+
+    def _multicall_request(self, progress: MulticallProgress) -> httpx.Request:
+        body = progress.spec.body(self._config.store_code, self._timestamp())
+        return self._build_request(body, range_header=progress.range_header())
+
+    @staticmethod
+    def _log_response(label: str, response: httpx.Response, started: float) -> None:
+        logger.debug(
+            "%s: HTTP %d, %d bytes in %.3fs",
+            label,
+            response.status_code,
+            len(response.content),
+            time.perf_counter() - started,
+        )
+
+    @staticmethod
+    def _read_call(spec: Call, response: httpx.Response) -> dict[str, Any]:
+        raise_for_status(
+            response.status_code, response.headers, response.content, function=spec.label, allow_partial=False
+        )
+        return check_envelope(decode_body(response.content, function=spec.label), function=spec.label)
+
+    @staticmethod
+    def _read_multicall(progress: MulticallProgress, response: httpx.Response) -> None:
+        label = progress.spec.label
+        raise_for_status(
+            response.status_code, response.headers, response.content, function=label, allow_partial=True
+        )
+        progress.accept(response.status_code, response.headers, decode_body(response.content, function=label))
+
+    @staticmethod
+    def _call_spec(
+        function: str,
+        params: Mapping[str, Any] | None,
+        *,
+        module: str | None = None,
+        module_function: str | None = None,
+        idempotent: bool | None = None,
+    ) -> Call:
+        if not isinstance(function, str) or not function:
+            raise ValueError("function must be a non-empty string")
+        if idempotent is None:
+            safety = classify(function, module, module_function)
+        else:
+            safety = Safety.IDEMPOTENT if idempotent else Safety.UNSAFE
+        return Call(function, dict(params or {}), module, module_function, safety)
+
+    @staticmethod
+    def _module_spec(
+        module_code: str,
+        module_function: str,
+        params: Mapping[str, Any] | None,
+        idempotent: bool | None,
+    ) -> Call:
+        if not module_code or not module_function:
+            raise ValueError("module_code and module_function must be non-empty strings")
+        return _BaseClient._call_spec(
+            "Module", params, module=module_code, module_function=module_function, idempotent=idempotent
+        )
+
+
+class Client(_BaseClient[httpx.Client]):
+    """A synchronous client for one Miva store's JSON API.
+
+    ``Client(endpoint, store_code=..., auth=HmacAuth(token, signing_key))``. Use it as a context manager
+    or call :meth:`close`. Pass ``http_client=`` to bring your own ``httpx.Client`` (its transport, proxies,
+    limits); the client then leaves closing it to you.
+    """
+
+    def _new_http_client(self) -> httpx.Client:
+        return httpx.Client(timeout=self._config.timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        """Close the connection pool, if this client owns it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(self, request: httpx.Request, label: str) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = self._http.send(request)
+        except httpx.HTTPError as exc:
+            raise translate_httpx_error(exc, function=label) from exc
+        self._log_response(label, response, started)
+        return response
+
+    def _run(self, spec: Call) -> dict[str, Any]:
+        for attempt in self._config.retry.retrying(spec.safety, spec.label):
+            with attempt:
+                return self._read_call(spec, self._send(self._call_request(spec), spec.label))
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    def call(
+        self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
+    ) -> dict[str, Any]:
+        """Call one function and return its whole checked envelope (``success: 0`` raises).
+
+        Reads are retried by default; other functions only when the failure proves the store never
+        acted. ``idempotent=True`` declares a call safe to repeat, ``False`` forbids blind retries.
+        """
+        return self._run(self._call_spec(function, params, idempotent=idempotent))
+
+    def call_module(
+        self,
+        module_code: str,
+        module_function: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call a module function (``Function: "Module"``), e.g. ``orderworkflow``'s queue functions."""
+        return self._run(self._module_spec(module_code, module_function, params, idempotent))
+
+    def multicall(
+        self, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None
+    ) -> list[MulticallResult]:
+        """Run ``Operations`` in one request, following HTTP 206 continuations until all have answered.
+
+        Returns one :class:`OperationResult` per operation, in order (a list of them for an operation with
+        ``Iterations``). A failed operation is reported in its result, not raised.
+        """
+        spec = Multicall.of(operations, idempotent=idempotent)
+        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
+        while not progress.done:
+            for attempt in self._config.retry.retrying(spec.safety, spec.label):
+                with attempt:
+                    self._read_multicall(progress, self._send(self._multicall_request(progress), spec.label))
+        return progress.results()
+
+
+class AsyncClient(_BaseClient[httpx.AsyncClient]):
+    """The asynchronous twin of :class:`Client`: the same options, names and behaviour, awaited."""
+
+    def _new_http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self._config.timeout, follow_redirects=False)
+
+    async def close(self) -> None:
+        """Close the connection pool, if this client owns it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _send(self, request: httpx.Request, label: str) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(request)
+        except httpx.HTTPError as exc:
+            raise translate_httpx_error(exc, function=label) from exc
+        self._log_response(label, response, started)
+        return response
+
+    async def _run(self, spec: Call) -> dict[str, Any]:
+        async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
+            with attempt:
+                return self._read_call(spec, await self._send(self._call_request(spec), spec.label))
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    async def call(
+        self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
+    ) -> dict[str, Any]:
+        """Call one function and return its whole checked envelope; see :meth:`Client.call`."""
+        return await self._run(self._call_spec(function, params, idempotent=idempotent))
+
+    async def call_module(
+        self,
+        module_code: str,
+        module_function: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call a module function; see :meth:`Client.call_module`."""
+        return await self._run(self._module_spec(module_code, module_function, params, idempotent))
+
+    async def multicall(
+        self, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None
+    ) -> list[MulticallResult]:
+        """Run ``Operations`` with 206 continuation; see :meth:`Client.multicall`."""
+        spec = Multicall.of(operations, idempotent=idempotent)
+        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
+        while not progress.done:
+            async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
+                with attempt:
+                    request = self._multicall_request(progress)
+                    self._read_multicall(progress, await self._send(request, spec.label))
+        return progress.results()
