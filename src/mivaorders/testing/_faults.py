@@ -59,17 +59,17 @@ class Fault:
 
     @classmethod
     def truncate(cls, keep: float = 0.5) -> Fault:
-        """The body cut to ``keep`` (a fraction) with a matching Content-Length: it looks complete but is not JSON."""
+        """The body cut to ``keep`` (a fraction) under a matching Content-Length: not JSON any more."""
         return cls("truncate", keep=_fraction(keep))
 
     @classmethod
     def drop(cls, keep: float = 0.5) -> Fault:
-        """The connection closes: ``before`` with no answer at all, ``after`` mid-body after ``keep`` of it."""
+        """The connection closes: ``before`` with no answer at all, ``after`` mid-body after ``keep``."""
         return cls("drop", keep=_fraction(keep))
 
     @classmethod
     def slow(cls, seconds: float) -> Fault:
-        """The store acts, then the answer starts ``seconds`` later (a client read timeout may strike first)."""
+        """The store acts; the answer starts ``seconds`` later (a client read timeout may strike first)."""
         if seconds < 0:
             raise ValueError("a delay cannot be negative")
         return cls("slow", delay=seconds)
@@ -167,6 +167,11 @@ class FaultInjector:
         with self._lock:
             self._scripted.clear()
             self._random = None
+
+    @property
+    def active(self) -> bool:
+        """Whether any fault is planned (lets the store skip looking at requests when none is)."""
+        return bool(self._scripted) or self._random is not None
 
     @property
     def pending(self) -> int:
@@ -278,7 +283,10 @@ class Dispatcher:
 
     def dispatch(self, request: ProtocolRequest) -> Outcome:
         stats = self.protocol.stats
-        strike = self.faults.pick(request_functions(request.body), multicall=is_multicall(request.body))
+        strike = None
+        if self.faults.active:
+            body = request.body
+            strike = self.faults.pick(request_functions(body), multicall=is_multicall(body))
         delay = self._latency()
         if strike is None:
             outcome = Outcome(self.protocol.handle(request), delay)
@@ -290,7 +298,9 @@ class Dispatcher:
             sent = outcome.cut or 0
             stats.record_request(status=None, bytes_in=len(request.body), bytes_out=sent)
         else:
-            stats.record_request(status=response.status, bytes_in=len(request.body), bytes_out=len(response.body))
+            stats.record_request(
+                status=response.status, bytes_in=len(request.body), bytes_out=len(response.body)
+            )
         return outcome
 
     def _strike(self, request: ProtocolRequest, strike: Strike, delay: float) -> Outcome:
@@ -305,7 +315,9 @@ class Dispatcher:
         if fault.kind in ("http", "rate_limit", "api_error"):
             return Outcome(_fault_response(fault), delay)
         if fault.kind == "truncate":
-            return Outcome(attrs.evolve(answer, body=answer.body[: int(len(answer.body) * fault.keep)]), delay)
+            return Outcome(
+                attrs.evolve(answer, body=answer.body[: int(len(answer.body) * fault.keep)]), delay
+            )
         if fault.kind == "drop":
             return Outcome(answer, delay, cut=int(len(answer.body) * fault.keep))
         if fault.kind == "slow":

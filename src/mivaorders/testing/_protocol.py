@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
 import attrs
 
-from .._json import dumps, loads
+from mivaorders._json import dumps, loads
+
 from ._clock import StoreClock
 from ._params import Params
 
@@ -81,7 +83,7 @@ class ProtocolRequest:
 
 @attrs.frozen
 class ProtocolResponse:
-    """One HTTP answer. ``headers`` excludes Content-Length, which each adapter writes for the bytes it sends."""
+    """One HTTP answer. ``headers`` lacks Content-Length: each adapter writes it for the bytes it sends."""
 
     status: int
     headers: tuple[tuple[str, str], ...]
@@ -411,15 +413,9 @@ class StoreProtocol:
             address = ipaddress.ip_address(client_ip)
         except ValueError:
             return False
-        for entry in allowed:
-            try:
-                if address in ipaddress.ip_network(entry.strip(), strict=False):
-                    return True
-            except ValueError:
-                continue
-        return False
+        return any(address in network for network in _networks(allowed))
 
-    # -- envelopes (§5, §6) ------------------------------------------------------------------------------------
+    # -- envelopes (§5, §6) ----------------------------------------------------------------------------
 
     def _envelope(self, top: dict[str, Any], operation: Mapping[str, Any]) -> Any:
         """One function call, or an array of results when it carries an ``Iterations`` array."""
@@ -446,7 +442,7 @@ class StoreProtocol:
         self.stats.record_call(_function_name(params), result)
         return result
 
-    # -- multicall with time budget and continuation (§7) -----------------------------------------------------
+    # -- multicall with time budget and continuation (§7) ----------------------------------------------
 
     def _multicall(
         self,
@@ -481,12 +477,19 @@ class StoreProtocol:
         return ProtocolResponse.json(200, results)
 
 
+def _networks(entries: Iterable[str]) -> Iterator[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    for entry in entries:
+        with contextlib.suppress(ValueError):
+            yield ipaddress.ip_network(entry.strip(), strict=False)
+
+
 def _verify_rsa(public_key: bytes, signature: bytes, body: bytes, digest: str) -> bool:
     # cryptography is the optional ``ssh`` extra: imported only when an SSH user is configured.
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+    key: object
     try:
         if public_key.lstrip().startswith(b"ssh-rsa"):
             key = serialization.load_ssh_public_key(public_key)

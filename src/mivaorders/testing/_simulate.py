@@ -1,0 +1,46 @@
+"""``mivaorders simulate``: a simulated store on a loopback port, for demos and manual testing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import TextIO
+
+__all__ = ["run_simulator"]
+
+
+def run_simulator(
+    port: int,
+    orders: int,
+    seed: int,
+    latency_ms: float,
+    host: str = "127.0.0.1",
+    *,
+    out: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve a ``FakeStore`` until interrupted, after printing ONE JSON line with how to reach it.
+
+    The line holds ``endpoint``, ``store_code``, ``token`` and ``signing_key``: the simulator's own
+    throwaway credentials, printed so a client can be pointed at it. ``stop`` ends serving (for tests).
+    """
+    from . import FakeStore
+
+    store = FakeStore(orders=orders, seed=seed, latency_ms=latency_ms)
+    stream = sys.stdout if out is None else out
+    with store.serve(port=port, host=host) as endpoint:
+        line = {
+            "endpoint": endpoint,
+            "store_code": store.store_code,
+            "token": store.token,
+            "signing_key": store.signing_key,
+        }
+        stream.write(json.dumps(line) + "\n")
+        stream.flush()
+        waiter = stop if stop is not None else threading.Event()
+        try:
+            while not waiter.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
