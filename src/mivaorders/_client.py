@@ -6,6 +6,7 @@ Everything that builds a request or reads a response lives in :mod:`mivaorders._
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -34,6 +35,7 @@ from ._envelope import (
 )
 from ._exceptions import ConfigurationError, translate_httpx_error
 from ._version import __version__
+from .orders import AsyncOrders, Orders
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "MulticallResult"]
@@ -402,6 +404,12 @@ class Client(_BaseClient[httpx.Client]):
     def _new_http_client(self) -> httpx.Client:
         return httpx.Client(timeout=self._config.timeout, follow_redirects=False)
 
+    @functools.cached_property
+    def orders(self) -> Orders:
+        """Order queries and the pull methods: ``list``, ``iter``, ``get``, ``placed_between``,
+        ``updated_since``, ``after_number``."""
+        return Orders(self)
+
     def close(self) -> None:
         """Close the connection pool, if this client owns it."""
         if self._owns_http:
@@ -427,11 +435,24 @@ class Client(_BaseClient[httpx.Client]):
         self._log_response(label, response, started)
         return response
 
-    def _run(self, spec: Call) -> dict[str, Any]:
+    def _run(self, spec: Call) -> tuple[dict[str, Any], httpx.Response]:
         for attempt in self._config.retry.retrying(spec.safety, spec.label):
             with attempt:
-                return self._read_call(spec, self._send(self._call_request(spec), spec.label))
+                response = self._send(self._call_request(spec), spec.label)
+                return self._read_call(spec, response), response
         raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    def _run_multicall(self, spec: Multicall) -> tuple[list[MulticallResult], httpx.Response]:
+        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
+        first: httpx.Response | None = None
+        while not progress.done:
+            for attempt in self._config.retry.retrying(spec.safety, spec.label):
+                with attempt:
+                    response = self._send(self._multicall_request(progress), spec.label)
+                    self._read_multicall(progress, response)
+            first = first or response
+        assert first is not None
+        return progress.results(), first
 
     def call(
         self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
@@ -441,7 +462,7 @@ class Client(_BaseClient[httpx.Client]):
         Reads are retried by default; other functions only when the failure proves the store never
         acted. ``idempotent=True`` declares a call safe to repeat, ``False`` forbids blind retries.
         """
-        return self._run(self._call_spec(function, params, idempotent=idempotent))
+        return self._run(self._call_spec(function, params, idempotent=idempotent))[0]
 
     def call_module(
         self,
@@ -452,7 +473,7 @@ class Client(_BaseClient[httpx.Client]):
         idempotent: bool | None = None,
     ) -> dict[str, Any]:
         """Call a module function (``Function: "Module"``), e.g. ``orderworkflow``'s queue functions."""
-        return self._run(self._module_spec(module_code, module_function, params, idempotent))
+        return self._run(self._module_spec(module_code, module_function, params, idempotent))[0]
 
     def multicall(
         self, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None
@@ -462,13 +483,7 @@ class Client(_BaseClient[httpx.Client]):
         Returns one :class:`OperationResult` per operation, in order (a list of them for an operation with
         ``Iterations``). A failed operation is reported in its result, not raised.
         """
-        spec = Multicall.of(operations, idempotent=idempotent)
-        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
-        while not progress.done:
-            for attempt in self._config.retry.retrying(spec.safety, spec.label):
-                with attempt:
-                    self._read_multicall(progress, self._send(self._multicall_request(progress), spec.label))
-        return progress.results()
+        return self._run_multicall(Multicall.of(operations, idempotent=idempotent))[0]
 
 
 class AsyncClient(_BaseClient[httpx.AsyncClient]):
@@ -476,6 +491,11 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
 
     def _new_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._config.timeout, follow_redirects=False)
+
+    @functools.cached_property
+    def orders(self) -> AsyncOrders:
+        """Order queries and the pull methods; see :attr:`Client.orders`."""
+        return AsyncOrders(self)
 
     async def close(self) -> None:
         """Close the connection pool, if this client owns it."""
@@ -502,17 +522,30 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         self._log_response(label, response, started)
         return response
 
-    async def _run(self, spec: Call) -> dict[str, Any]:
+    async def _run(self, spec: Call) -> tuple[dict[str, Any], httpx.Response]:
         async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
             with attempt:
-                return self._read_call(spec, await self._send(self._call_request(spec), spec.label))
+                response = await self._send(self._call_request(spec), spec.label)
+                return self._read_call(spec, response), response
         raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    async def _run_multicall(self, spec: Multicall) -> tuple[list[MulticallResult], httpx.Response]:
+        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
+        first: httpx.Response | None = None
+        while not progress.done:
+            async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
+                with attempt:
+                    response = await self._send(self._multicall_request(progress), spec.label)
+                    self._read_multicall(progress, response)
+            first = first or response
+        assert first is not None
+        return progress.results(), first
 
     async def call(
         self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
     ) -> dict[str, Any]:
         """Call one function and return its whole checked envelope; see :meth:`Client.call`."""
-        return await self._run(self._call_spec(function, params, idempotent=idempotent))
+        return (await self._run(self._call_spec(function, params, idempotent=idempotent)))[0]
 
     async def call_module(
         self,
@@ -523,17 +556,10 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
         idempotent: bool | None = None,
     ) -> dict[str, Any]:
         """Call a module function; see :meth:`Client.call_module`."""
-        return await self._run(self._module_spec(module_code, module_function, params, idempotent))
+        return (await self._run(self._module_spec(module_code, module_function, params, idempotent)))[0]
 
     async def multicall(
         self, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None
     ) -> list[MulticallResult]:
         """Run ``Operations`` with 206 continuation; see :meth:`Client.multicall`."""
-        spec = Multicall.of(operations, idempotent=idempotent)
-        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
-        while not progress.done:
-            async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
-                with attempt:
-                    request = self._multicall_request(progress)
-                    self._read_multicall(progress, await self._send(request, spec.label))
-        return progress.results()
+        return (await self._run_multicall(Multicall.of(operations, idempotent=idempotent)))[0]

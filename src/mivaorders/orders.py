@@ -1,0 +1,568 @@
+"""``client.orders``: order queries, auto-pagination, and the seed's pull methods.
+
+- :meth:`Orders.list` loads one page; :meth:`Orders.iter` walks every matching order, page by page.
+- :meth:`Orders.placed_between` pulls by order date (half-open window).
+- :meth:`Orders.updated_since` pulls new *and* updated orders by ``dt_updated`` (Miva 10.03+); its iterator's
+  ``watermark`` is where the next pull resumes.
+- :meth:`Orders.after_number` pulls by order number with a look-back, because Miva skips numbers and does not
+  assign them in completion order.
+
+The planning (filters, pagination, watermark) is shared; ``Orders`` and ``AsyncOrders`` only send it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._converter import structure_page
+from ._envelope import Call, Multicall, OperationResult, Safety
+from ._exceptions import FilterError
+from ._page import Page
+from ._query import OrderQuery, check_page_size
+from .filters import Expr, F, SortKey, require_effective
+from .models import Order
+from .pagination import (
+    KeysetPaging,
+    PageRequest,
+    Paging,
+    Walk,
+    default_paging,
+    page_request_params,
+)
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+
+__all__ = ["AsyncOrderIterator", "AsyncOrders", "OrderIterator", "Orders"]
+
+FUNCTION = "OrderList_Load_Query"
+
+
+def _list_call(params: Mapping[str, Any]) -> Call:
+    return Call(FUNCTION, params, safety=Safety.IDEMPOTENT)
+
+
+def _decode(envelope: Mapping[str, Any]) -> Page[Order]:
+    return structure_page(envelope.get("data"), Order, function=FUNCTION)
+
+
+def _as_utc(moment: datetime | date, name: str) -> datetime:
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise FilterError(f"{name} must be timezone-aware (e.g. datetime(..., tzinfo=timezone.utc))")
+        return moment.astimezone(timezone.utc)
+    if isinstance(moment, date):
+        return datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc)
+    raise FilterError(f"{name} must be a datetime or date, not {type(moment).__name__}")
+
+
+def _check_order_id(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise FilterError(f"{name} must be a whole number >= 0, not {value!r}")
+    return value
+
+
+class _Watermark:
+    """When a pull started, as the store's clock saw it (never later than the real start).
+
+    Taken as the earlier of our clock when the first request left and the store's ``Date`` header minus
+    that request's round trip, so a store clock running behind ours cannot make the next pull skip orders.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.started: float | None = None
+
+    def sending(self) -> None:
+        if self.started is None:
+            self.started = self._clock()
+
+    def answered(self, response: httpx.Response) -> None:
+        if self.started is None:
+            return
+        server = response.headers.get("date")
+        if not server:
+            return
+        try:
+            parsed = email.utils.parsedate_to_datetime(server)
+        except (TypeError, ValueError):
+            return
+        if parsed.tzinfo is None:
+            return
+        try:
+            elapsed = response.elapsed.total_seconds()
+        except RuntimeError:  # only set once the response was read
+            elapsed = 0.0
+        self.started = min(self.started, parsed.timestamp() - elapsed)
+
+    def value(self) -> datetime:
+        if self.started is None:
+            raise RuntimeError("no request was sent")
+        return datetime.fromtimestamp(math.floor(self.started), tz=timezone.utc)
+
+
+class _Plan:
+    """Everything about a pull that does not depend on sync or async."""
+
+    def __init__(
+        self,
+        query: OrderQuery,
+        paging: Paging,
+        page_size: int,
+        *,
+        skip_ids: Collection[int] = (),
+    ) -> None:
+        self.query = query
+        self.paging = paging
+        self.page_size = check_page_size(page_size, name="page_size")
+        self.walk: Walk = paging.walk(query, self.page_size)
+        self.skip_ids = frozenset(skip_ids)
+        self.pages = 0
+        self.requests = 0
+        self.delivered = 0
+        self.exhausted = False
+
+    @property
+    def concurrency(self) -> int:
+        return max(1, self.paging.concurrency)
+
+    def call(self, request: PageRequest) -> Call:
+        return _list_call(page_request_params(self.query, request))
+
+    def accept(self, request: PageRequest, page: Page[Order]) -> tuple[list[PageRequest], list[Order]]:
+        """Follow-up requests and the orders to hand out for one answered page."""
+        self.requests += 1
+        follow = self.walk.advance(request, page)
+        if not request.emit:
+            return follow, []
+        self.pages += 1
+        orders = [o for o in page.items if o.id not in self.skip_ids]
+        self.delivered += len(orders)
+        return follow, orders
+
+
+class _PullStats:
+    """Read-only counters shared by both iterator types."""
+
+    _plan: _Plan
+    _watermark: _Watermark | None
+
+    @property
+    def pages(self) -> int:
+        """Pages of orders received so far."""
+        return self._plan.pages
+
+    @property
+    def requests(self) -> int:
+        """Page requests answered so far (probes included)."""
+        return self._plan.requests
+
+    @property
+    def delivered(self) -> int:
+        """Orders handed out so far."""
+        return self._plan.delivered
+
+    @property
+    def exhausted(self) -> bool:
+        return self._plan.exhausted
+
+    @property
+    def watermark(self) -> datetime:
+        """Where the next :meth:`~Orders.updated_since` pull should start: never later than this pull's start.
+
+        Valid once the iterator is exhausted.
+        """
+        if self._watermark is None:
+            raise RuntimeError("this pull has no watermark; use orders.updated_since()")
+        if not self._plan.exhausted:
+            raise RuntimeError("the watermark is known once the iterator is exhausted")
+        return self._watermark.value()
+
+
+class OrderIterator(_PullStats, Iterator[Order]):
+    """Streams the orders of a pull, one page (or one batch of pages) in memory at a time."""
+
+    def __init__(self, client: Client, plan: _Plan, watermark: _Watermark | None = None) -> None:
+        self._client = client
+        self._plan = plan
+        self._watermark = watermark
+        self._orders = self._generate()
+
+    def __iter__(self) -> OrderIterator:
+        return self
+
+    def __next__(self) -> Order:
+        return next(self._orders)
+
+    def _fetch(self, batch: list[PageRequest]) -> list[Page[Order]]:
+        if self._watermark is not None:
+            self._watermark.sending()
+        if len(batch) == 1:
+            envelope, response = self._client._run(self._plan.call(batch[0]))
+            answers: list[Mapping[str, Any]] = [envelope]
+        else:
+            # Several pages in one HTTP request: Miva runs the operations one after the other.
+            spec = Multicall.of([_operation(self._plan.call(r)) for r in batch], idempotent=True)
+            results, response = self._client._run_multicall(spec)
+            answers = [_unwrap(result) for result in results]
+        if self._watermark is not None:
+            self._watermark.answered(response)
+        return [_decode(answer) for answer in answers]
+
+    def _generate(self) -> Iterator[Order]:
+        pending = deque(self._plan.walk.start())
+        while pending:
+            batch = [pending.popleft() for _ in range(min(self._plan.concurrency, len(pending)))]
+            for request, page in zip(batch, self._fetch(batch), strict=True):
+                follow, orders = self._plan.accept(request, page)
+                pending.extend(follow)
+                yield from orders
+        self._plan.exhausted = True
+
+
+class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
+    """The async twin of :class:`OrderIterator`; up to ``concurrency`` pages are requested at once."""
+
+    def __init__(self, client: AsyncClient, plan: _Plan, watermark: _Watermark | None = None) -> None:
+        self._client = client
+        self._plan = plan
+        self._watermark = watermark
+        self._orders = self._generate()
+
+    def __aiter__(self) -> AsyncOrderIterator:
+        return self
+
+    async def __anext__(self) -> Order:
+        return await self._orders.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop early: cancel the page requests still in flight."""
+        await self._orders.aclose()
+
+    async def _fetch(self, request: PageRequest) -> tuple[PageRequest, Page[Order]]:
+        if self._watermark is not None:
+            self._watermark.sending()
+        envelope, response = await self._client._run(self._plan.call(request))
+        if self._watermark is not None:
+            self._watermark.answered(response)
+        return request, _decode(envelope)
+
+    async def _generate(self) -> AsyncGenerator[Order, None]:
+        pending = deque(self._plan.walk.start())
+        running: set[asyncio.Task[tuple[PageRequest, Page[Order]]]] = set()
+        try:
+            while pending or running:
+                while pending and len(running) < self._plan.concurrency:
+                    running.add(asyncio.ensure_future(self._fetch(pending.popleft())))
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    request, page = task.result()
+                    follow, orders = self._plan.accept(request, page)
+                    pending.extend(follow)
+                    for order in orders:
+                        yield order
+            self._plan.exhausted = True
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+
+def _operation(call: Call) -> dict[str, Any]:
+    return {"Function": call.function, **call.params}
+
+
+def _unwrap(result: OperationResult | list[OperationResult]) -> Mapping[str, Any]:
+    assert isinstance(result, OperationResult)
+    return result.unwrap()
+
+
+class _OrdersBase:
+    """Builds the queries and plans of every order pull (no I/O)."""
+
+    @staticmethod
+    def _query(
+        where: Expr | None,
+        sort: str | SortKey | None,
+        columns: Iterable[str] | None,
+        passphrase: str | None,
+    ) -> OrderQuery:
+        return OrderQuery.build(where=where, sort=sort, columns=columns, passphrase=passphrase)
+
+    @staticmethod
+    def _list_params(query: OrderQuery, count: int, offset: int) -> dict[str, Any]:
+        return query.params(count=count, offset=offset)
+
+    @staticmethod
+    def _get_params(order_id: int, query: OrderQuery) -> dict[str, Any]:
+        order_id = _check_order_id(order_id, "order_id")
+        return query.params(count=1, where=F.id == order_id, sort=None)
+
+    @staticmethod
+    def _iter_plan(query: OrderQuery, page_size: int, paging: Paging | None) -> _Plan:
+        return _Plan(query, paging or default_paging(query), page_size)
+
+    @staticmethod
+    def _placed_between_plan(
+        start: datetime | date,
+        end: datetime | date,
+        where: Expr | None,
+        query: OrderQuery,
+        page_size: int,
+        paging: Paging | None,
+    ) -> _Plan:
+        low, high = _as_utc(start, "start"), _as_utc(end, "end")
+        if low >= high:
+            raise FilterError(f"start ({low.isoformat()}) must be before end ({high.isoformat()})")
+        window = (F.orderdate >= low) & (F.orderdate < high)
+        full = window if where is None else where & window
+        return _Plan(query.evolve(where=full), paging or default_paging(query), page_size)
+
+    @staticmethod
+    def _updated_since_plan(
+        since: datetime | date | int,
+        lookback: timedelta,
+        where: Expr | None,
+        query: OrderQuery,
+        page_size: int,
+        paging: Paging | None,
+    ) -> _Plan:
+        if isinstance(since, int) and not isinstance(since, bool):
+            moment = datetime.fromtimestamp(since, tz=timezone.utc)
+        elif isinstance(since, (datetime, date)):
+            moment = _as_utc(since, "since")
+        else:
+            raise FilterError(f"since must be a datetime, date or unix time, not {type(since).__name__}")
+        if not isinstance(lookback, timedelta) or lookback < timedelta(0):
+            raise FilterError("lookback must be a timedelta >= 0")
+        # GE, not GT: dt_updated has one-second resolution and writes land concurrently.
+        condition = require_effective(F.dt_updated >= moment - lookback)
+        full = condition if where is None else where & condition
+        if query.sort not in (None, "dt_updated") and paging is None:
+            raise FilterError("updated_since() pages by dt_updated; leave sort unset or pass paging=")
+        chosen = paging or KeysetPaging("dt_updated")
+        return _Plan(query.evolve(where=full), chosen, page_size)
+
+    @staticmethod
+    def _after_number_plan(
+        last_id: int,
+        lookback: int,
+        where: Expr | None,
+        query: OrderQuery,
+        page_size: int,
+        paging: Paging | None,
+        skip_ids: Collection[int],
+    ) -> _Plan:
+        last_id = _check_order_id(last_id, "last_id")
+        lookback = _check_order_id(lookback, "lookback")
+        condition = F.id > max(0, last_id - lookback)
+        full = condition if where is None else where & condition
+        if query.sort not in (None, "id"):
+            raise FilterError("after_number() pages by id; leave sort unset")
+        return _Plan(query.evolve(where=full), paging or KeysetPaging("id"), page_size, skip_ids=skip_ids)
+
+
+class Orders(_OrdersBase):
+    """Order queries for :class:`~mivaorders.Client` (``client.orders``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(
+        self,
+        *,
+        where: Expr | None = None,
+        sort: str | SortKey | None = None,
+        count: int = 100,
+        offset: int = 0,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+    ) -> Page[Order]:
+        """One page of orders (one request). ``columns`` defaults to the whole order
+        (:data:`~mivaorders.ALL_COLUMNS`); pass ``()`` for the base columns only."""
+        query = self._query(where, sort, columns, passphrase)
+        envelope, _ = self._client._run(_list_call(self._list_params(query, count, offset)))
+        return _decode(envelope)
+
+    def get(
+        self, order_id: int, *, columns: Iterable[str] | None = None, passphrase: str | None = None
+    ) -> Order | None:
+        """The order with this id, or ``None`` when there is none."""
+        query = self._query(None, None, columns, passphrase)
+        envelope, _ = self._client._run(_list_call(self._get_params(order_id, query)))
+        page = _decode(envelope)
+        return page.items[0] if page.items else None
+
+    def iter(
+        self,
+        *,
+        where: Expr | None = None,
+        sort: str | SortKey | None = None,
+        page_size: int = 100,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        paging: Paging | None = None,
+    ) -> OrderIterator:
+        """Every matching order, streamed page by page (keyset by id unless ``paging`` says otherwise)."""
+        query = self._query(where, sort, columns, passphrase)
+        return OrderIterator(self._client, self._iter_plan(query, page_size, paging))
+
+    def placed_between(
+        self,
+        start: datetime | date,
+        end: datetime | date,
+        *,
+        where: Expr | None = None,
+        page_size: int = 100,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        paging: Paging | None = None,
+    ) -> OrderIterator:
+        """Orders placed in ``[start, end)`` by ``orderdate``. Changes to older orders are not seen."""
+        query = self._query(None, None, columns, passphrase)
+        plan = self._placed_between_plan(start, end, where, query, page_size, paging)
+        return OrderIterator(self._client, plan)
+
+    def updated_since(
+        self,
+        since: datetime | date | int,
+        *,
+        lookback: timedelta = timedelta(0),
+        where: Expr | None = None,
+        page_size: int = 100,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        paging: Paging | None = None,
+    ) -> OrderIterator:
+        """New and updated orders with ``dt_updated >= since - lookback`` (Miva 10.03+).
+
+        Keyset-paged by ``(dt_updated, id)``, so orders updated during the pull are not skipped (they come
+        again, newer). Once exhausted, the iterator's ``watermark`` is the ``since`` of the next pull.
+        """
+        query = self._query(None, None, columns, passphrase)
+        plan = self._updated_since_plan(since, lookback, where, query, page_size, paging)
+        return OrderIterator(self._client, plan, _Watermark(self._client._config.clock))
+
+    def after_number(
+        self,
+        last_id: int,
+        *,
+        lookback: int = 30,
+        where: Expr | None = None,
+        page_size: int = 100,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        paging: Paging | None = None,
+        skip_ids: Collection[int] = (),
+    ) -> OrderIterator:
+        """Every order with an id above ``last_id - lookback``, each once, by id.
+
+        Miva skips order numbers and completes lower numbers after higher ones, so the look-back (counted
+        in order numbers) re-reads the last ones; ``skip_ids`` leaves out ones you already hold.
+        """
+        query = self._query(None, None, columns, passphrase)
+        plan = self._after_number_plan(last_id, lookback, where, query, page_size, paging, skip_ids)
+        return OrderIterator(self._client, plan)
+
+
+class AsyncOrders(_OrdersBase):
+    """Order queries for :class:`~mivaorders.AsyncClient` (``client.orders``); see :class:`Orders`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        *,
+        where: Expr | None = None,
+        sort: str | SortKey | None = None,
+        count: int = 100,
+        offset: int = 0,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+    ) -> Page[Order]:
+        """One page of orders (one request); see :meth:`Orders.list`."""
+        query = self._query(where, sort, columns, passphrase)
+        envelope, _ = await self._client._run(_list_call(self._list_params(query, count, offset)))
+        return _decode(envelope)
+
+    async def get(
+        self, order_id: int, *, columns: Iterable[str] | None = None, passphrase: str | None = None
+    ) -> Order | None:
+        """The order with this id, or ``None``; see :meth:`Orders.get`."""
+        query = self._query(None, None, columns, passphrase)
+        envelope, _ = await self._client._run(_list_call(self._get_params(order_id, query)))
+        page = _decode(envelope)
+        return page.items[0] if page.items else None
+
+    def iter(
+        self,
+        *,
+        where: Expr | None = None,
+        sort: str | SortKey | None = None,
+        page_size: int = 100,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        paging: Paging | None = None,
+    ) -> AsyncOrderIterator:
+        """Every matching order, streamed; see :meth:`Orders.iter`."""
+        query = self._query(where, sort, columns, passphrase)
+        return AsyncOrderIterator(self._client, self._iter_plan(query, page_size, paging))
+
+    def placed_between(
+        self,
+        start: datetime | date,
+        end: datetime | date,
+        *,
+        where: Expr | None = None,
+        page_size: int = 100,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        paging: Paging | None = None,
+    ) -> AsyncOrderIterator:
+        """Orders placed in ``[start, end)``; see :meth:`Orders.placed_between`."""
+        query = self._query(None, None, columns, passphrase)
+        plan = self._placed_between_plan(start, end, where, query, page_size, paging)
+        return AsyncOrderIterator(self._client, plan)
+
+    def updated_since(
+        self,
+        since: datetime | date | int,
+        *,
+        lookback: timedelta = timedelta(0),
+        where: Expr | None = None,
+        page_size: int = 100,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        paging: Paging | None = None,
+    ) -> AsyncOrderIterator:
+        """New and updated orders since ``since``; see :meth:`Orders.updated_since`."""
+        query = self._query(None, None, columns, passphrase)
+        plan = self._updated_since_plan(since, lookback, where, query, page_size, paging)
+        return AsyncOrderIterator(self._client, plan, _Watermark(self._client._config.clock))
+
+    def after_number(
+        self,
+        last_id: int,
+        *,
+        lookback: int = 30,
+        where: Expr | None = None,
+        page_size: int = 100,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        paging: Paging | None = None,
+        skip_ids: Collection[int] = (),
+    ) -> AsyncOrderIterator:
+        """Every order above ``last_id - lookback``; see :meth:`Orders.after_number`."""
+        query = self._query(None, None, columns, passphrase)
+        plan = self._after_number_plan(last_id, lookback, where, query, page_size, paging, skip_ids)
+        return AsyncOrderIterator(self._client, plan)
