@@ -113,7 +113,7 @@ SEARCH_COLUMNS: frozenset[str] = (
 #: Sort aliases that cannot be searched: first then last name; payment module name then ``pay_id``.
 SORT_ONLY_COLUMNS: frozenset[str] = frozenset({"ship_name", "bill_name", "payment_module"})
 
-#: Every column accepted by ``Sort`` (custom fields aside). ``ship_id`` and the special fields are search-only.
+#: Every column accepted by ``Sort`` (custom fields aside); ``ship_id`` and the special fields are not.
 SORT_COLUMNS: frozenset[str] = (SEARCH_COLUMNS - SPECIAL_SEARCH_FIELDS - {"ship_id"}) | SORT_ONLY_COLUMNS
 
 #: The exact, case-sensitive prefix of custom-field columns.
