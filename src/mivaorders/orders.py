@@ -144,9 +144,7 @@ class _Plan:
         if not request.emit:
             return follow, []
         self.pages += 1
-        orders = [o for o in page.items if o.id not in self.skip_ids]
-        self.delivered += len(orders)
-        return follow, orders
+        return follow, [o for o in page.items if o.id not in self.skip_ids]
 
 
 class _PullStats:
@@ -224,7 +222,9 @@ class OrderIterator(_PullStats, Iterator[Order]):
             for request, page in zip(batch, self._fetch(batch), strict=True):
                 follow, orders = self._plan.accept(request, page)
                 pending.extend(follow)
-                yield from orders
+                for order in orders:
+                    self._plan.delivered += 1
+                    yield order
         self._plan.exhausted = True
 
 
@@ -268,6 +268,7 @@ class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
                     follow, orders = self._plan.accept(request, page)
                     pending.extend(follow)
                     for order in orders:
+                        self._plan.delivered += 1
                         yield order
             self._plan.exhausted = True
         finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import email.utils
 import hashlib
 import hmac
 import ipaddress
@@ -301,6 +302,12 @@ class StoreProtocol:
 
     def handle(self, request: ProtocolRequest, *, stop_after: int | None = None) -> ProtocolResponse:
         """Answer one request. ``stop_after`` forces a multicall to stop (206) after that many operations."""
+        response = self._answer(request, stop_after=stop_after)
+        # Like the web server in front of a real store: the store's own time, to the second.
+        date = email.utils.formatdate(self.engine.clock.time(), usegmt=True)
+        return attrs.evolve(response, headers=(*response.headers, ("Date", date)))
+
+    def _answer(self, request: ProtocolRequest, *, stop_after: int | None) -> ProtocolResponse:
         access = self.access
         authorization = (request.header("X-Miva-API-Authorization") or "").strip()
         if not authorization:
