@@ -12,6 +12,7 @@ from ._envelope import OperationResult
 from ._exceptions import (
     APIError,
     APIOfflineError,
+    ArgumentError,
     AuthenticationError,
     ConfigurationError,
     FieldError,
@@ -75,6 +76,7 @@ __all__ = [
     # errors
     "APIError",
     "APIOfflineError",
+    "ArgumentError",
     "AuthenticationError",
     "ConfigurationError",
     "FieldError",

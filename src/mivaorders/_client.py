@@ -36,6 +36,7 @@ from ._envelope import (
 from ._exceptions import ConfigurationError, translate_httpx_error
 from ._version import __version__
 from .orders import AsyncOrders, Orders
+from .queues import AsyncQueues, Queues
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "MulticallResult"]
@@ -410,6 +411,11 @@ class Client(_BaseClient[httpx.Client]):
         ``updated_since``, ``after_number``."""
         return Orders(self)
 
+    @functools.cached_property
+    def queues(self) -> Queues:
+        """Order workflow queues: ``list_queues``, ``load``, ``acknowledge``, ``drain``."""
+        return Queues(self)
+
     def close(self) -> None:
         """Close the connection pool, if this client owns it."""
         if self._owns_http:
@@ -496,6 +502,11 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
     def orders(self) -> AsyncOrders:
         """Order queries and the pull methods; see :attr:`Client.orders`."""
         return AsyncOrders(self)
+
+    @functools.cached_property
+    def queues(self) -> AsyncQueues:
+        """Order workflow queues; see :attr:`Client.queues`."""
+        return AsyncQueues(self)
 
     async def close(self) -> None:
         """Close the connection pool, if this client owns it."""

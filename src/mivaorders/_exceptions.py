@@ -4,7 +4,8 @@ Every error the library raises on purpose derives from :class:`MivaError`::
 
     MivaError
     ├── ConfigurationError (ValueError)      bad client configuration, raised at construction
-    ├── FilterError (ValueError)             a filter, sort or column that Miva would silently ignore
+    ├── ArgumentError (ValueError)           a call's argument that cannot work, raised before sending
+    │   └── FilterError                      a filter, sort or column that Miva would silently ignore
     ├── WebhookError (ValueError)            a webhook request or body that cannot be trusted or parsed
     ├── APIError                             Miva answered ``success: 0``
     │   ├── AuthenticationError              ``access_denied`` (Miva sends it with HTTP 200, never 401)
@@ -33,6 +34,7 @@ import httpx
 __all__ = [
     "APIError",
     "APIOfflineError",
+    "ArgumentError",
     "AuthenticationError",
     "ConfigurationError",
     "FieldError",
@@ -60,7 +62,11 @@ class ConfigurationError(MivaError, ValueError):
     """A client was configured with a value that cannot work (raised before any request)."""
 
 
-class FilterError(MivaError, ValueError):
+class ArgumentError(MivaError, ValueError):
+    """A call was given an argument that cannot work (raised before any request is sent)."""
+
+
+class FilterError(ArgumentError):
     """A filter, sort column or on-demand column that Miva would silently ignore, or a bad value."""
 
 
