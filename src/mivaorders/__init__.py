@@ -5,9 +5,17 @@ Everything public is importable from here; the modules starting with ``_`` are i
 
 from __future__ import annotations
 
-from . import filters
+from . import filters, models
 from ._auth import Auth, HmacAuth, SshAuth, TokenAuth
 from ._client import DEFAULT_TIMEOUT, AsyncClient, Client, MulticallResult
+from ._converter import (
+    MivaConverter,
+    configure_converter,
+    converter,
+    make_converter,
+    structure_order,
+    structure_page,
+)
 from ._envelope import OperationResult
 from ._exceptions import (
     APIError,
@@ -28,6 +36,7 @@ from ._exceptions import (
     TransportError,
     WebhookError,
 )
+from ._flatten import FlatValue, flatten_items, flatten_orders
 from ._page import Page
 from ._version import __version__
 from .filters import (
@@ -57,8 +66,40 @@ from .filters import (
     customer_id,
     raw,
 )
+from .models import (
+    Address,
+    BusinessAccount,
+    Customer,
+    CustomFieldValue,
+    ItemStatus,
+    Module,
+    Order,
+    OrderCharge,
+    OrderCoupon,
+    OrderCustomField,
+    OrderDiscountTotal,
+    OrderItem,
+    OrderItemDiscount,
+    OrderItemOption,
+    OrderItemOptionDiscount,
+    OrderItemSubscription,
+    OrderNote,
+    OrderPart,
+    OrderPayment,
+    OrderReturn,
+    OrderShipment,
+    OrderStatus,
+    PaymentStatus,
+    PaymentType,
+    ProductSubscriptionTerm,
+    ReturnStatus,
+    ShipmentStatus,
+    StockStatus,
+    SubscriptionOption,
+)
 from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
 from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Paging
+from .queues import AckResult, AsyncQueues, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
 
 __all__ = [
@@ -128,6 +169,53 @@ __all__ = [
     "customer_id",
     "filters",
     "raw",
+    # queues
+    "AckResult",
+    "AsyncQueues",
+    "DrainReport",
+    "DrainStop",
+    "Queue",
+    "Queues",
+    # the order model
+    "Address",
+    "BusinessAccount",
+    "CustomFieldValue",
+    "Customer",
+    "FlatValue",
+    "ItemStatus",
+    "MivaConverter",
+    "Module",
+    "Order",
+    "OrderCharge",
+    "OrderCoupon",
+    "OrderCustomField",
+    "OrderDiscountTotal",
+    "OrderItem",
+    "OrderItemDiscount",
+    "OrderItemOption",
+    "OrderItemOptionDiscount",
+    "OrderItemSubscription",
+    "OrderNote",
+    "OrderPart",
+    "OrderPayment",
+    "OrderReturn",
+    "OrderShipment",
+    "OrderStatus",
+    "PaymentStatus",
+    "PaymentType",
+    "ProductSubscriptionTerm",
+    "ReturnStatus",
+    "ShipmentStatus",
+    "StockStatus",
+    "SubscriptionOption",
+    "configure_converter",
+    "converter",
+    "flatten_items",
+    "flatten_orders",
+    "make_converter",
+    "models",
+    "structure_order",
+    "structure_page",
     # meta
     "__version__",
 ]
