@@ -26,7 +26,7 @@ message, and field names -- never request bodies, headers, tokens or passphrases
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -71,7 +71,23 @@ class FilterError(ArgumentError):
 
 
 class WebhookError(MivaError, ValueError):
-    """A webhook request that fails vetting, or a body that is not an order."""
+    """A webhook request that fails vetting, or a body that is not an order.
+
+    ``reason`` is a stable code (``"bad_token"``, ``"too_large"``, ``"not_json"`` ...), ``status`` the HTTP
+    status a receiver answers with, ``details`` readable ``$.path: problem`` lines for a body that does not
+    fit the model (structure only, never values).
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "invalid", status: int = 400, details: Iterable[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+        self.details = tuple(details)
+
+    def __repr__(self) -> str:
+        return f"WebhookError(reason={self.reason!r}, status={self.status})"
 
 
 class FieldError:
