@@ -132,7 +132,7 @@ def test_run_simulator_prints_one_line_and_serves(store: FakeStore) -> None:
 
 def test_python_dash_m_runs_the_simulator() -> None:
     command = [sys.executable, "-m", "mivaorders.testing", "--port", "0", "--orders", "20", "--seed", "3"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603 - our own module
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         info = json.loads(process.stdout.readline())

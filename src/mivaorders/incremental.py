@@ -1,0 +1,545 @@
+"""Incremental order sync: keep a copy of a store's orders up to date, resumably, without losing one.
+
+A sync runs one of the seed's pull methods as a *strategy*, hands each batch to a *sink*, and only then
+moves its *checkpoint* (or, for a queue, acknowledges). Killed at any point and restarted, it resumes from
+the last checkpoint; whatever was delivered twice is absorbed by the sink's upsert (newest
+``dt_updated`` wins).
+
+Strategies:
+
+- :class:`ByLastUpdate` (default, Miva 10.03+): new and updated orders by ``dt_updated``, keyset-paged; the
+  checkpoint is the keyset cursor while running and the pull's watermark once complete.
+- :class:`ByQueue`: drain an order workflow queue *with acknowledgement*; the queue itself is the checkpoint.
+- :class:`ByOrderNumber`: orders above the highest id seen, with a look-back for late completions.
+- :class:`ByDateRange`: orders placed since the last run (updates to older orders are not seen).
+
+Sinks: :class:`SQLiteSink` (default; batch and checkpoint in one transaction), :class:`JsonLinesSink`,
+:class:`CallbackSink`; checkpoint stores: the SQLite sink itself, :class:`JsonFileCheckpoints`,
+:class:`MemoryCheckpoints`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from ._exceptions import ArgumentError
+from ._query import check_page_size
+from ._sinks import (
+    CallbackSink,
+    Checkpoint,
+    CheckpointStore,
+    JsonFileCheckpoints,
+    JsonLinesSink,
+    MemoryCheckpoints,
+    Sink,
+    SQLiteSink,
+    TransactionalSink,
+    order_json,
+)
+from .filters import PAYMENT_DATA, F
+from .models import Order
+from .orders import AsyncOrderIterator, OrderIterator
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+
+__all__ = [
+    "AsyncOrderSync",
+    "ByDateRange",
+    "ByLastUpdate",
+    "ByOrderNumber",
+    "ByQueue",
+    "CallbackSink",
+    "Checkpoint",
+    "CheckpointStore",
+    "JsonFileCheckpoints",
+    "JsonLinesSink",
+    "MemoryCheckpoints",
+    "OrderSync",
+    "SQLiteSink",
+    "Sink",
+    "Strategy",
+    "SyncProgress",
+    "SyncReport",
+    "TransactionalSink",
+    "latest_by_id",
+    "order_json",
+]
+
+logger = logging.getLogger("mivaorders")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _epoch(moment: datetime | None) -> int:
+    return int(moment.timestamp()) if moment is not None else 0
+
+
+def _check_columns(columns: Iterable[str] | None) -> tuple[str, ...] | None:
+    if columns is None:
+        return None
+    chosen = tuple(columns)
+    if PAYMENT_DATA in chosen:
+        raise ArgumentError("incremental sync does not store decrypted payment data; drop 'payment_data'")
+    return chosen
+
+
+class Strategy(Protocol):
+    """How a sync pulls: the pull it starts from a checkpoint, and the checkpoint after each batch."""
+
+    @property
+    def name(self) -> str:
+        """Names the checkpoint format; a checkpoint of another strategy is refused."""
+        ...
+
+    @property
+    def page_size(self) -> int: ...
+
+    def pull(self, client: Client, checkpoint: Checkpoint | None) -> OrderIterator:
+        """Start the pull that resumes from ``checkpoint`` (``None``: the first run)."""
+        ...
+
+    def apull(self, client: AsyncClient, checkpoint: Checkpoint | None) -> AsyncOrderIterator:
+        """The same pull on an :class:`~mivaorders.AsyncClient`."""
+        ...
+
+    def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
+        """The checkpoint once ``batch`` (the next orders of the pull, in its order) is stored."""
+        ...
+
+    def after_pull(
+        self, checkpoint: Checkpoint | None, pull: OrderIterator | AsyncOrderIterator
+    ) -> Checkpoint:
+        """The checkpoint once the whole pull is stored."""
+        ...
+
+
+def _state(checkpoint: Checkpoint | None, name: str) -> Mapping[str, Any]:
+    if checkpoint is None:
+        return {}
+    if checkpoint.strategy != name:
+        raise ArgumentError(
+            f"the saved checkpoint belongs to strategy {checkpoint.strategy!r}, not {name!r}; "
+            "use another sync name to run a different strategy"
+        )
+    return checkpoint.state
+
+
+@attrs.frozen(kw_only=True)
+class ByLastUpdate:
+    """New and updated orders by ``dt_updated`` (Miva 10.03+).
+
+    While running, the checkpoint is the keyset cursor ``(dt_updated, id)`` of the last stored order; once a
+    pull completes it is the pull's watermark (never later than the pull's start). ``lookback`` widens each
+    pull into the past, for stores whose clock or replication may lag.
+    """
+
+    name: str = "last_update"
+    since: datetime = _EPOCH
+    lookback: timedelta = timedelta(seconds=0)
+    page_size: int = attrs.field(default=100)
+    columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
+
+    @page_size.validator
+    def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
+        check_page_size(value, name="page_size")
+
+    def _since(self, checkpoint: Checkpoint | None) -> tuple[int, timedelta]:
+        state = _state(checkpoint, self.name)
+        cursor = state.get("cursor")
+        if cursor is not None:
+            # Resume mid-pull: everything before the cursor is stored. GE re-reads the cursor's second.
+            return int(cursor[0]), timedelta(0)
+        return int(state.get("since", _epoch(self.since))), self.lookback
+
+    def pull(self, client: Client, checkpoint: Checkpoint | None) -> OrderIterator:
+        since, lookback = self._since(checkpoint)
+        return client.orders.updated_since(
+            since, lookback=lookback, page_size=self.page_size, columns=self.columns
+        )
+
+    def apull(self, client: AsyncClient, checkpoint: Checkpoint | None) -> AsyncOrderIterator:
+        since, lookback = self._since(checkpoint)
+        return client.orders.updated_since(
+            since, lookback=lookback, page_size=self.page_size, columns=self.columns
+        )
+
+    def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
+        state = dict(_state(checkpoint, self.name))
+        last = batch[-1]
+        state["cursor"] = [_epoch(last.dt_updated), last.id]
+        state.setdefault("since", _epoch(self.since))
+        return Checkpoint(self.name, state)
+
+    def after_pull(
+        self, checkpoint: Checkpoint | None, pull: OrderIterator | AsyncOrderIterator
+    ) -> Checkpoint:
+        return Checkpoint(self.name, {"since": _epoch(pull.watermark), "cursor": None})
+
+
+@attrs.frozen(kw_only=True)
+class ByOrderNumber:
+    """Orders above the highest id stored, re-reading ``lookback`` order numbers each run (Miva skips
+    numbers and completes lower ones after higher ones). Sees new orders only, not updates."""
+
+    name: str = "order_number"
+    start_after: int = 0
+    lookback: int = 30
+    page_size: int = attrs.field(default=100)
+    columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
+
+    @page_size.validator
+    def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
+        check_page_size(value, name="page_size")
+
+    def _last(self, checkpoint: Checkpoint | None) -> tuple[int, int]:
+        state = _state(checkpoint, self.name)
+        if state.get("running"):
+            return int(state["last_id"]), 0  # resuming mid-pull: the look-back was already read
+        return int(state.get("last_id", self.start_after)), self.lookback
+
+    def pull(self, client: Client, checkpoint: Checkpoint | None) -> OrderIterator:
+        last_id, lookback = self._last(checkpoint)
+        return client.orders.after_number(
+            last_id, lookback=lookback, page_size=self.page_size, columns=self.columns
+        )
+
+    def apull(self, client: AsyncClient, checkpoint: Checkpoint | None) -> AsyncOrderIterator:
+        last_id, lookback = self._last(checkpoint)
+        return client.orders.after_number(
+            last_id, lookback=lookback, page_size=self.page_size, columns=self.columns
+        )
+
+    def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
+        state = dict(_state(checkpoint, self.name))
+        previous = int(state.get("last_id", self.start_after))
+        return Checkpoint(self.name, {"last_id": max(previous, batch[-1].id), "running": True})
+
+    def after_pull(
+        self, checkpoint: Checkpoint | None, pull: OrderIterator | AsyncOrderIterator
+    ) -> Checkpoint:
+        state = _state(checkpoint, self.name)
+        return Checkpoint(
+            self.name, {"last_id": int(state.get("last_id", self.start_after)), "running": False}
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ByDateRange:
+    """Orders placed since the last run, in half-open windows ``[from, to)`` on ``orderdate``.
+
+    Changes to orders placed before the window are *not* seen: pair it with :class:`ByLastUpdate` if they
+    matter. ``lookback`` re-reads the end of the previous window.
+    """
+
+    name: str = "date_range"
+    start: datetime = _EPOCH
+    lookback: timedelta = timedelta(minutes=5)
+    page_size: int = attrs.field(default=100)
+    columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
+    clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
+
+    @page_size.validator
+    def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
+        check_page_size(value, name="page_size")
+
+    def _window(self, checkpoint: Checkpoint | None) -> tuple[int, int, int]:
+        state = _state(checkpoint, self.name)
+        if state.get("to") is not None:
+            # Resuming a window: same bounds, after the last id stored.
+            return int(state["from"]), int(state["to"]), int(state.get("after_id", 0))
+        low = int(state.get("from", _epoch(self.start)))
+        if checkpoint is not None:
+            low -= int(self.lookback.total_seconds())
+        high = math.floor(self.clock()) + 1  # through the current second
+        return max(low, 0), high, 0
+
+    def _args(self, checkpoint: Checkpoint | None) -> tuple[datetime, datetime, Any]:
+        low, high, after_id = self._window(checkpoint)
+        where = F.id > after_id if after_id else None
+        return (
+            datetime.fromtimestamp(low, tz=timezone.utc),
+            datetime.fromtimestamp(high, tz=timezone.utc),
+            where,
+        )
+
+    def pull(self, client: Client, checkpoint: Checkpoint | None) -> OrderIterator:
+        low, high, where = self._args(checkpoint)
+        return client.orders.placed_between(
+            low, high, where=where, page_size=self.page_size, columns=self.columns
+        )
+
+    def apull(self, client: AsyncClient, checkpoint: Checkpoint | None) -> AsyncOrderIterator:
+        low, high, where = self._args(checkpoint)
+        return client.orders.placed_between(
+            low, high, where=where, page_size=self.page_size, columns=self.columns
+        )
+
+    def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
+        low, high, _ = self._window(checkpoint)
+        return Checkpoint(self.name, {"from": low, "to": high, "after_id": batch[-1].id})
+
+    def after_pull(
+        self, checkpoint: Checkpoint | None, pull: OrderIterator | AsyncOrderIterator
+    ) -> Checkpoint:
+        _, high, _ = self._window(checkpoint)
+        return Checkpoint(self.name, {"from": high, "to": None})
+
+
+@attrs.frozen(kw_only=True)
+class ByQueue:
+    """Drain an order workflow queue *with acknowledgement*: each batch is stored, then acknowledged.
+
+    The queue is the checkpoint, so a crash re-delivers at most the batch in flight. Only the store's
+    queueing triggers put orders in the queue; pair it with a periodic :class:`ByLastUpdate` to catch the
+    rest.
+    """
+
+    queue_code: str
+    name: str = "queue"
+    page_size: int = attrs.field(default=100)
+    columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
+
+    @page_size.validator
+    def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
+        check_page_size(value, name="page_size")
+
+
+class SyncStop(enum.Enum):
+    COMPLETE = "complete"
+    MAX_BATCHES = "max_batches"
+
+
+@attrs.frozen
+class SyncProgress:
+    """Where a running sync is (for progress bars)."""
+
+    orders: int
+    batches: int
+    elapsed: float
+    total: int | None
+
+
+@attrs.frozen
+class SyncReport:
+    """What a sync run did."""
+
+    name: str
+    strategy: str
+    orders: int
+    batches: int
+    elapsed: float
+    resumed: bool
+    complete: bool
+    checkpoint: Checkpoint | None
+    detail: str = ""
+
+
+def latest_by_id(orders: Iterable[Order]) -> dict[int, Order]:
+    """Collapse re-deliveries: the version with the newest ``dt_updated`` per order id."""
+    newest: dict[int, Order] = {}
+    for order in orders:
+        kept = newest.get(order.id)
+        if kept is None or _epoch(order.dt_updated) >= _epoch(kept.dt_updated):
+            newest[order.id] = order
+    return newest
+
+
+class _Runner:
+    """The commit protocol shared by both syncs: store the batch, *then* move the checkpoint."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        strategy: Strategy | ByQueue | None,
+        checkpoints: CheckpointStore | None,
+        name: str,
+        batch_size: int | None,
+        progress: Callable[[SyncProgress], None] | None,
+    ) -> None:
+        if not isinstance(sink, Sink):
+            raise ArgumentError("sink must have a write(orders) method (SQLiteSink, JsonLinesSink, ...)")
+        self.sink = sink
+        self.strategy: Strategy | ByQueue = strategy if strategy is not None else ByLastUpdate()
+        # A sink that keeps the checkpoints itself stores each batch and its checkpoint in one transaction.
+        self.transactional: TransactionalSink | None = None
+        if checkpoints is None:
+            if isinstance(sink, TransactionalSink):
+                self.transactional = sink
+                checkpoints = sink
+            elif isinstance(sink, CheckpointStore):
+                checkpoints = sink
+            elif isinstance(self.strategy, ByQueue):
+                checkpoints = MemoryCheckpoints()  # the queue is the checkpoint
+            else:
+                raise ArgumentError(
+                    f"{type(sink).__name__} keeps no checkpoints; pass checkpoints=JsonFileCheckpoints(...)"
+                )
+        self.checkpoints: CheckpointStore = checkpoints
+        if not isinstance(name, str) or not name:
+            raise ArgumentError("name must be a non-empty string")
+        self.name = name
+        self.batch_size = check_page_size(batch_size or self.strategy.page_size, name="batch_size")
+        self.progress = progress
+        self.orders = 0
+        self.batches = 0
+        self.started = time.monotonic()
+
+    def load(self) -> Checkpoint | None:
+        return self.checkpoints.load_checkpoint(self.name)
+
+    def commit(
+        self, orders: Sequence[Order], checkpoint: Checkpoint | None, total: int | None = None
+    ) -> None:
+        if orders:
+            if checkpoint is not None and self.transactional is not None:
+                self.transactional.write_with_checkpoint(orders, self.name, checkpoint)
+            else:
+                self.sink.write(orders)  # durably stored first ...
+                if checkpoint is not None:
+                    self.checkpoints.save_checkpoint(self.name, checkpoint)  # ... then the checkpoint moves
+            self.orders += len(orders)
+            self.batches += 1
+        elif checkpoint is not None:
+            self.checkpoints.save_checkpoint(self.name, checkpoint)
+        if self.progress is not None:
+            self.progress(SyncProgress(self.orders, self.batches, time.monotonic() - self.started, total))
+
+    def report(
+        self, resumed: bool, complete: bool, checkpoint: Checkpoint | None, detail: str = ""
+    ) -> SyncReport:
+        return SyncReport(
+            name=self.name,
+            strategy=self.strategy.name,
+            orders=self.orders,
+            batches=self.batches,
+            elapsed=time.monotonic() - self.started,
+            resumed=resumed,
+            complete=complete,
+            checkpoint=checkpoint,
+            detail=detail,
+        )
+
+
+def _chunks(orders: Iterator[Order], size: int) -> Iterator[list[Order]]:
+    batch: list[Order] = []
+    for order in orders:
+        batch.append(order)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class OrderSync:
+    """Keeps ``sink`` up to date with the store behind ``client``.
+
+    ``OrderSync(client, SQLiteSink("orders.db")).run()`` pulls by last update, stores each batch and its
+    checkpoint in one transaction, and returns a :class:`SyncReport`. Run it again (or after a crash) and it
+    resumes where the last committed batch left off.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        sink: Sink,
+        *,
+        strategy: Strategy | ByQueue | None = None,
+        checkpoints: CheckpointStore | None = None,
+        name: str = "orders",
+        batch_size: int | None = None,
+        progress: Callable[[SyncProgress], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._runner = _Runner(sink, strategy, checkpoints, name, batch_size, progress)
+
+    def run(self, *, max_batches: int | None = None) -> SyncReport:
+        """Pull until the strategy's pull is complete (or ``max_batches`` batches are stored)."""
+        runner = self._runner
+        strategy = runner.strategy
+        if isinstance(strategy, ByQueue):
+            report = self._client.queues.drain(
+                strategy.queue_code,
+                lambda orders: runner.commit(orders, None),
+                acknowledge=True,
+                page_size=runner.batch_size,
+                columns=strategy.columns,
+                max_pages=max_batches,
+            )
+            return runner.report(False, report.stopped.value == "empty", None, report.reason)
+        checkpoint = runner.load()
+        resumed = checkpoint is not None
+        pull = strategy.pull(self._client, checkpoint)
+        for batch in _chunks(pull, runner.batch_size):
+            checkpoint = strategy.after_batch(checkpoint, batch)
+            runner.commit(batch, checkpoint)
+            if max_batches is not None and runner.batches >= max_batches:
+                return runner.report(resumed, False, checkpoint, "stopped after max_batches")
+        checkpoint = strategy.after_pull(checkpoint, pull)
+        runner.commit((), checkpoint)
+        return runner.report(resumed, True, checkpoint)
+
+
+class AsyncOrderSync:
+    """:class:`OrderSync` for an :class:`~mivaorders.AsyncClient` (sinks are called synchronously)."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        sink: Sink,
+        *,
+        strategy: Strategy | ByQueue | None = None,
+        checkpoints: CheckpointStore | None = None,
+        name: str = "orders",
+        batch_size: int | None = None,
+        progress: Callable[[SyncProgress], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._runner = _Runner(sink, strategy, checkpoints, name, batch_size, progress)
+
+    async def run(self, *, max_batches: int | None = None) -> SyncReport:
+        """Pull until complete; see :meth:`OrderSync.run`."""
+        runner = self._runner
+        strategy = runner.strategy
+        if isinstance(strategy, ByQueue):
+            report = await self._client.queues.drain(
+                strategy.queue_code,
+                lambda orders: runner.commit(orders, None),
+                acknowledge=True,
+                page_size=runner.batch_size,
+                columns=strategy.columns,
+                max_pages=max_batches,
+            )
+            return runner.report(False, report.stopped.value == "empty", None, report.reason)
+        checkpoint = runner.load()
+        resumed = checkpoint is not None
+        pull = strategy.apull(self._client, checkpoint)
+        batch: list[Order] = []
+        async for order in _aiter(pull):
+            batch.append(order)
+            if len(batch) >= runner.batch_size:
+                checkpoint = strategy.after_batch(checkpoint, batch)
+                runner.commit(batch, checkpoint)
+                batch = []
+                if max_batches is not None and runner.batches >= max_batches:
+                    await pull.aclose()
+                    return runner.report(resumed, False, checkpoint, "stopped after max_batches")
+        if batch:
+            checkpoint = strategy.after_batch(checkpoint, batch)
+            runner.commit(batch, checkpoint)
+        checkpoint = strategy.after_pull(checkpoint, pull)
+        runner.commit((), checkpoint)
+        return runner.report(resumed, True, checkpoint)
+
+
+def _aiter(pull: AsyncOrderIterator) -> AsyncIterator[Order]:
+    return pull
