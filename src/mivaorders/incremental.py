@@ -481,7 +481,7 @@ class OrderSync:
         pull = strategy.pull(self._client, checkpoint)
         for batch in _chunks(pull, runner.batch_size):
             checkpoint = strategy.after_batch(checkpoint, batch)
-            runner.commit(batch, checkpoint)
+            runner.commit(batch, checkpoint, pull.total_count)
             if max_batches is not None and runner.batches >= max_batches:
                 return runner.report(resumed, False, checkpoint, "stopped after max_batches")
         checkpoint = strategy.after_pull(checkpoint, pull)
@@ -528,14 +528,14 @@ class AsyncOrderSync:
             batch.append(order)
             if len(batch) >= runner.batch_size:
                 checkpoint = strategy.after_batch(checkpoint, batch)
-                runner.commit(batch, checkpoint)
+                runner.commit(batch, checkpoint, pull.total_count)
                 batch = []
                 if max_batches is not None and runner.batches >= max_batches:
                     await pull.aclose()
                     return runner.report(resumed, False, checkpoint, "stopped after max_batches")
         if batch:
             checkpoint = strategy.after_batch(checkpoint, batch)
-            runner.commit(batch, checkpoint)
+            runner.commit(batch, checkpoint, pull.total_count)
         checkpoint = strategy.after_pull(checkpoint, pull)
         runner.commit((), checkpoint)
         return runner.report(resumed, True, checkpoint)

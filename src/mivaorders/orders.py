@@ -129,6 +129,7 @@ class _Plan:
         self.requests = 0
         self.delivered = 0
         self.exhausted = False
+        self.total_count: int | None = None
 
     @property
     def concurrency(self) -> int:
@@ -143,6 +144,8 @@ class _Plan:
         follow = self.walk.advance(request, page)
         if not request.emit:
             return follow, []
+        if self.pages == 0 and request.offset == 0:
+            self.total_count = page.total_count
         self.pages += 1
         return follow, [o for o in page.items if o.id not in self.skip_ids]
 
@@ -171,6 +174,12 @@ class _PullStats:
     @property
     def exhausted(self) -> bool:
         return self._plan.exhausted
+
+    @property
+    def total_count(self) -> int | None:
+        """How many orders matched when the first page was read (``None`` before that): a progress hint,
+        not a promise — orders change while a pull runs."""
+        return self._plan.total_count
 
     @property
     def watermark(self) -> datetime:
