@@ -600,3 +600,15 @@ def test_secrets_never_reach_logs_reprs_or_errors(harness: Harness, caplog: pyte
         for secret in [*secrets, *signatures]:
             assert secret not in text
     assert "OrderList_Load_Query" in caplog.text  # the logs do say what happened
+
+
+def test_with_options_keeps_the_insecure_http_decision_per_client() -> None:
+    allowed = mo.Client(
+        "http://shop.internal/json.mvc", store_code="S", auth=mo.TokenAuth("t"), allow_insecure_http=True
+    )
+    assert allowed.with_options(store_code="X").endpoint == "http://shop.internal/json.mvc"
+    secure = mo.Client(ENDPOINT, store_code="S", auth=mo.TokenAuth("t"))
+    with pytest.raises(mo.ConfigurationError, match="plain http"):
+        secure.with_options(endpoint="http://shop.internal/json.mvc")
+    allowed.close()
+    secure.close()

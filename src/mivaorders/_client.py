@@ -128,6 +128,7 @@ class ClientConfig:
     headers: Mapping[str, str]
     clock: Callable[[], float] = attrs.field(repr=False)
     max_continuations: int
+    allow_insecure_http: bool = False
 
     @classmethod
     def build(
@@ -164,6 +165,7 @@ class ClientConfig:
             headers=extra,
             clock=clock,
             max_continuations=max_continuations,
+            allow_insecure_http=allow_insecure_http,
         )
 
 
@@ -269,7 +271,7 @@ class _BaseClient(Generic[_HttpT]):
         retry: RetryPolicy | None = _UNSET,
         api_timeout: int | None = _UNSET,
         headers: Mapping[str, str] | None = _UNSET,
-        allow_insecure_http: bool = False,
+        allow_insecure_http: bool = _UNSET,
         max_continuations: int = _UNSET,
     ) -> _SelfT:
         """A copy with some options changed, sharing this client's connection pool.
@@ -286,7 +288,9 @@ class _BaseClient(Generic[_HttpT]):
             retry=config.retry if retry is _UNSET else retry,
             api_timeout=config.api_timeout if api_timeout is _UNSET else api_timeout,
             headers=config.headers if headers is _UNSET else headers,
-            allow_insecure_http=allow_insecure_http or urlsplit(config.endpoint).scheme == "http",
+            allow_insecure_http=(
+                config.allow_insecure_http if allow_insecure_http is _UNSET else allow_insecure_http
+            ),
             clock=config.clock,
             max_continuations=config.max_continuations if max_continuations is _UNSET else max_continuations,
         )
