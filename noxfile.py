@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests", "typecheck", "lint"]
 
-PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# The supported versions are the ones pyproject.toml's classifiers promise, so the two cannot drift.
+PYTHONS = re.findall(
+    r'"Programming Language :: Python :: (3\.\d+)"', Path("pyproject.toml").read_text(encoding="utf-8")
+)
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite, against the installed package, on every supported Python."""
+    """The test suite against the built wheel (not the source tree), on every supported Python."""
     session.install(".[dev]")
     session.run("pytest", *session.posargs)
 
