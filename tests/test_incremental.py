@@ -379,3 +379,13 @@ def test_killed_twenty_times_the_sync_still_ends_with_every_order(tmp_path: Path
             assert kills >= 20
             assert writes[0] > 20
             assert_db_equals_store(sink, store)
+
+
+def test_each_run_reports_its_own_counts() -> None:
+    store = FakeStore(orders=30, seed=13)
+    with store.client() as client:
+        sync = OrderSync(client, CallbackSink(lambda orders: None), checkpoints=MemoryCheckpoints())
+        assert sync.run().orders == 30
+        store.advance(2)
+        store.create_order()
+        assert sync.run().orders == 1

@@ -389,6 +389,10 @@ class _Runner:
         self.name = name
         self.batch_size = check_page_size(batch_size or self.strategy.page_size, name="batch_size")
         self.progress = progress
+        self.begin()
+
+    def begin(self) -> None:
+        """Start the counters of one run."""
         self.orders = 0
         self.batches = 0
         self.started = time.monotonic()
@@ -465,6 +469,7 @@ class OrderSync:
     def run(self, *, max_batches: int | None = None) -> SyncReport:
         """Pull until the strategy's pull is complete (or ``max_batches`` batches are stored)."""
         runner = self._runner
+        runner.begin()
         strategy = runner.strategy
         if isinstance(strategy, ByQueue):
             report = self._client.queues.drain(
@@ -509,6 +514,7 @@ class AsyncOrderSync:
     async def run(self, *, max_batches: int | None = None) -> SyncReport:
         """Pull until complete; see :meth:`OrderSync.run`."""
         runner = self._runner
+        runner.begin()
         strategy = runner.strategy
         if isinstance(strategy, ByQueue):
             report = await self._client.queues.drain(

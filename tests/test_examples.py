@@ -1,0 +1,33 @@
+"""Every example in ``examples/`` runs to completion (not the webhook ones: they need a web framework)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("webhook_"))
+
+
+def test_there_are_examples() -> None:
+    names = {p.stem for p in SCRIPTS}
+    for method in ("date_range", "last_update", "order_number", "workflow_ack", "workflow_no_ack"):
+        assert method in names
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_example_runs(script: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=EXAMPLES.parent,
+        check=False,
+    )
+    assert result.returncode == 0, f"{script.name} failed:\n{result.stdout}\n{result.stderr}"
+    assert result.stdout.strip(), f"{script.name} printed nothing"
+    assert "Traceback" not in result.stderr
