@@ -1,0 +1,169 @@
+"""The ``mivaorders`` argument parser (argparse, stdlib only)."""
+
+from __future__ import annotations
+
+import argparse
+
+from mivaorders._version import __version__
+
+__all__ = ["build_parser"]
+
+_EPILOG = """\
+exit codes: 0 ok, 1 Miva/API/network error, 2 usage or configuration error, 3 authentication error,
+4 partial result, 130 interrupted (Ctrl-C).
+store settings come from flags, then MIVA_ENDPOINT / MIVA_STORE_CODE / MIVA_API_TOKEN / MIVA_SIGNING_KEY,
+then the [store] table of a TOML config file (--config, $MIVA_CONFIG or ./mivaorders.toml).
+Prefer the environment or the config file for the token and signing key: flags show in the process list
+and the shell history. Docs: docs/cli.md."""
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted before and after the command. In sub-parsers they default to SUPPRESS, so an
+    option given before the command is not reset by the sub-parser's default."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="no progress or notes"
+    )
+    out.add_argument(
+        "--json", action="store_true", default=default(False), help="machine-readable result on stdout"
+    )
+    out.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="debug logging and tracebacks on stderr (secrets are never logged)",
+    )
+    store = parser.add_argument_group("store settings (flag > environment > config file)")
+    store.add_argument(
+        "--config", metavar="FILE", default=default(None), help="TOML file with a [store] table"
+    )
+    store.add_argument(
+        "--endpoint", metavar="URL", default=default(None), help="the store's json.mvc URL [MIVA_ENDPOINT]"
+    )
+    store.add_argument("--store-code", metavar="CODE", default=default(None), help="[MIVA_STORE_CODE]")
+    store.add_argument(
+        "--token",
+        metavar="TOKEN",
+        default=default(None),
+        help="API token [MIVA_API_TOKEN]; prefer the environment or the config file",
+    )
+    store.add_argument(
+        "--signing-key",
+        metavar="KEY",
+        default=default(None),
+        help="base64 signing key for HMAC signatures [MIVA_SIGNING_KEY]; prefer the environment",
+    )
+    store.add_argument(
+        "--signing-digest",
+        choices=("sha256", "sha1"),
+        default=default(None),
+        help="HMAC digest (default sha256) [MIVA_SIGNING_DIGEST]",
+    )
+    store.add_argument(
+        "--timeout", type=float, metavar="SECONDS", default=default(None), help="HTTP timeout [MIVA_TIMEOUT]"
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mivaorders",
+        description="Get orders out of Miva Merchant stores: sync, pull, queues, webhooks, a simulated store",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mivaorders {__version__}")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(
+        name: str,
+        help_text: str,
+        sub: argparse._SubParsersAction[argparse.ArgumentParser] = commands,
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    demo = command("demo", "sync a built-in simulated store into SQLite and summarise it (no store needed)")
+    demo.add_argument("--db", default="./mivaorders-demo.db", help="SQLite file (default %(default)s)")
+    demo.add_argument("--orders", type=_positive, default=2000, help="orders in the simulated store")
+    demo.add_argument("--seed", type=int, default=1, help="the simulated store's seed")
+
+    sync = command("sync", "keep a SQLite copy of the store's orders up to date (resumable)")
+    sync.add_argument("--db", required=True, help="SQLite file (created if missing)")
+    sync.add_argument(
+        "--strategy",
+        choices=("last-update", "queue", "order-number", "date-range"),
+        default="last-update",
+        help="how to find new orders (default %(default)s)",
+    )
+    sync.add_argument("--queue", metavar="CODE", help="queue code for --strategy queue")
+    sync.add_argument("--name", default="orders", help="checkpoint name (default %(default)s)")
+    sync.add_argument("--batch-size", type=_positive, help="orders per batch and page (default 100)")
+    sync.add_argument(
+        "--since", metavar="ISO", help="first run only: start at this time (last-update, date-range)"
+    )
+
+    pull = command("pull", "write the orders of a time window as JSON Lines or CSV")
+    pull.add_argument("--since", metavar="ISO", required=True, help="window start (inclusive)")
+    pull.add_argument("--until", metavar="ISO", help="window end (exclusive; default now)")
+    pull.add_argument(
+        "--by", choices=("placed", "updated"), default="placed", help="order date or last update"
+    )
+    pull.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default %(default)s")
+    pull.add_argument("--output", "-o", default="-", metavar="FILE", help="output file, - for stdout")
+    pull.add_argument(
+        "--columns", metavar="COLS", help="CSV only: comma-separated columns, e.g. id,orderdate,total"
+    )
+    pull.add_argument("--page-size", type=_positive, default=100, help="orders per request")
+
+    queue = command("queue", "order workflow queues: list, load, ack, drain")
+    queue_commands = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    command("list", "list the store's queues", queue_commands)
+    load = command("load", "load one page of a queue and print it as JSON Lines", queue_commands)
+    load.add_argument("code", metavar="CODE")
+    load.add_argument("--count", type=_positive, default=100)
+    load.add_argument(
+        "--ack-workflow",
+        action="store_true",
+        help="the store's workflow waits for acknowledgement (the load then moves nothing)",
+    )
+    ack = command("ack", "acknowledge orders (moves them out of their queue)", queue_commands)
+    ack.add_argument("ids", metavar="ID", nargs="+", type=_positive)
+    drain = command("drain", "load, store and acknowledge until the queue is empty", queue_commands)
+    drain.add_argument("code", metavar="CODE")
+    target = drain.add_mutually_exclusive_group(required=True)
+    target.add_argument("--output", "-o", metavar="FILE", help="append orders to this .jsonl file")
+    target.add_argument("--db", metavar="FILE", help="upsert orders into this SQLite file")
+    drain.add_argument(
+        "--no-ack", action="store_true", help="the store's workflow moves orders out as they load"
+    )
+    drain.add_argument("--page-size", type=_positive, default=100)
+
+    webhook = command("webhook", "order webhooks")
+    webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="ACTION", required=True)
+    parse = command("parse", "parse a webhook_post_order body and summarise it", webhook_commands)
+    parse.add_argument("file", metavar="FILE", help="the body, or - for stdin")
+
+    simulate = command("simulate", "serve a simulated Miva store on a loopback port until Ctrl-C")
+    simulate.add_argument("--port", type=int, default=8765)
+    simulate.add_argument("--orders", type=_positive, default=5000)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--latency-ms", type=float, default=50.0)
+    simulate.add_argument("--host", default="127.0.0.1", help="a loopback address")
+    return parser
