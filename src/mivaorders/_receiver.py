@@ -98,9 +98,7 @@ class _Core:
 
     def vet(self, request: WebhookRequest) -> None:
         if request.method.upper() == "GET" and self.on_order_id is None:
-            raise WebhookError(
-                "GET webhooks are not enabled", reason="method_not_allowed", status=405
-            )
+            raise WebhookError("GET webhooks are not enabled", reason="method_not_allowed", status=405)
         self.verifier.vet(request)
 
     def decode(self, request: WebhookRequest, body: bytes) -> Order | OrderIdNotification:

@@ -86,9 +86,7 @@ ADMIN_SOURCES: frozenset[str] = frozenset({"user", "shopascustomer", "reviewbask
 DedupeKey = tuple[int, int]
 
 
-def _reject(
-    message: str, reason: str, status: int = 400, details: Iterable[str] = ()
-) -> WebhookError:
+def _reject(message: str, reason: str, status: int = 400, details: Iterable[str] = ()) -> WebhookError:
     return WebhookError(message, reason=reason, status=status, details=details)
 
 
