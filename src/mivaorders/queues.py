@@ -21,8 +21,8 @@ import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("mivaorders")
+
+T = TypeVar("T")
 
 LOAD = "QueueOrderList_Load_Query"
 ACKNOWLEDGE = "OrderList_Acknowledge"
@@ -427,6 +429,59 @@ class _Drain:
         )
 
 
+@attrs.frozen
+class _Send:
+    """A step of a queue operation: run this call, answer ``(envelope, response)``."""
+
+    call: Call
+
+
+@attrs.frozen
+class _Handle:
+    """A step of a drain: run the user's handler on these orders, answer what it returned."""
+
+    orders: list[Order]
+
+
+#: A queue operation as plain code: it yields steps and is sent their answers (or has failures thrown in),
+#: so ``Queues`` and ``AsyncQueues`` drive the same logic and only differ in whether they await.
+_Steps = Generator["_Send | _Handle", Any, T]
+
+
+def _ack_steps(order_ids: Iterable[int]) -> _Steps[AckResult]:
+    state = _Acknowledging(order_ids)
+    while (call := state.next_call()) is not None:
+        envelope, _ = yield _Send(call)
+        state.accept(envelope)
+    return state.result()
+
+
+def _drain_steps(state: _Drain, clock: Callable[[], float]) -> _Steps[DrainReport]:
+    while (call := state.load_call()) is not None:
+        envelope, response = yield _Send(call)
+        if not state.loaded(_decode(envelope, call.label), _server_time(response, clock())):
+            break
+        try:
+            accepted = state.handled((yield _Handle(list(state.page))))
+        except BaseException:
+            if not state.acknowledge:
+                state.lost_page_warning()
+            raise
+        if not state.acknowledge:
+            continue  # the load itself took these orders out of the queue
+        guard = state.guard_query(accepted)
+        fresh = None
+        if guard is not None:
+            envelope, _ = yield _Send(guard)
+            fresh = _decode(envelope, guard.label)
+        safe = state.unchanged(accepted, fresh)
+        result = (yield from _ack_steps(safe)) if safe else AckResult(0, 0)
+        state.acknowledged_ids(result)
+        if state.done:
+            break
+    return state.report()
+
+
 class _QueuesBase:
     @staticmethod
     def _query(
@@ -491,12 +546,27 @@ class Queues(_QueuesBase):
         envelope, _ = self._client._run(call)
         return _decode(envelope, call.label)
 
+    def _drive(self, steps: _Steps[T], handler: Handler | None = None) -> T:
+        answer: Any = None
+        failure: BaseException | None = None
+        while True:
+            try:
+                step = steps.send(answer) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            answer, failure = None, None
+            try:
+                if isinstance(step, _Send):
+                    answer = self._client._run(step.call)
+                else:
+                    assert handler is not None
+                    answer = handler(step.orders)
+            except BaseException as exc:  # the steps decide what a failure means, then re-raise
+                failure = exc
+
     def acknowledge(self, order_ids: Iterable[int]) -> AckResult:
         """Acknowledge orders (at most 100 ids a call; what the store's time budget left is re-sent)."""
-        state = _Acknowledging(order_ids)
-        while (call := state.next_call()) is not None:
-            state.accept(self._client._run(call)[0])
-        return state.result()
+        return self._drive(_ack_steps(order_ids))
 
     def drain(
         self,
@@ -527,27 +597,7 @@ class Queues(_QueuesBase):
             guard_updates=guard_updates,
             max_pages=max_pages,
         )
-        clock = self._client._config.clock
-        while (call := state.load_call()) is not None:
-            envelope, response = self._client._run(call)
-            if not state.loaded(_decode(envelope, call.label), _server_time(response, clock())):
-                break
-            try:
-                accepted = state.handled(handler(list(state.page)))
-            except BaseException:
-                if not acknowledge:
-                    state.lost_page_warning()
-                raise
-            if not acknowledge:
-                continue  # the load itself took these orders out of the queue
-            guard = state.guard_query(accepted)
-            fresh = _decode(self._client._run(guard)[0], guard.label) if guard is not None else None
-            safe = state.unchanged(accepted, fresh)
-            result = self.acknowledge(safe) if safe else AckResult(0, 0)
-            state.acknowledged_ids(result)
-            if state.done:
-                break
-        return state.report()
+        return self._drive(_drain_steps(state, self._client._config.clock), handler)
 
 
 class AsyncQueues(_QueuesBase):
@@ -579,12 +629,29 @@ class AsyncQueues(_QueuesBase):
         envelope, _ = await self._client._run(call)
         return _decode(envelope, call.label)
 
+    async def _drive(self, steps: _Steps[T], handler: AsyncHandler | None = None) -> T:
+        answer: Any = None
+        failure: BaseException | None = None
+        while True:
+            try:
+                step = steps.send(answer) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            answer, failure = None, None
+            try:
+                if isinstance(step, _Send):
+                    answer = await self._client._run(step.call)
+                else:
+                    assert handler is not None
+                    answer = handler(step.orders)
+                    if inspect.isawaitable(answer):
+                        answer = await answer
+            except BaseException as exc:  # the steps decide what a failure means, then re-raise
+                failure = exc
+
     async def acknowledge(self, order_ids: Iterable[int]) -> AckResult:
         """Acknowledge orders; see :meth:`Queues.acknowledge`."""
-        state = _Acknowledging(order_ids)
-        while (call := state.next_call()) is not None:
-            state.accept((await self._client._run(call))[0])
-        return state.result()
+        return await self._drive(_ack_steps(order_ids))
 
     async def drain(
         self,
@@ -610,27 +677,4 @@ class AsyncQueues(_QueuesBase):
             guard_updates=guard_updates,
             max_pages=max_pages,
         )
-        clock = self._client._config.clock
-        while (call := state.load_call()) is not None:
-            envelope, response = await self._client._run(call)
-            if not state.loaded(_decode(envelope, call.label), _server_time(response, clock())):
-                break
-            try:
-                outcome = handler(list(state.page))
-                if inspect.isawaitable(outcome):
-                    outcome = await outcome
-                accepted = state.handled(outcome)
-            except BaseException:
-                if not acknowledge:
-                    state.lost_page_warning()
-                raise
-            if not acknowledge:
-                continue  # the load itself took these orders out of the queue
-            guard = state.guard_query(accepted)
-            fresh = _decode((await self._client._run(guard))[0], guard.label) if guard is not None else None
-            safe = state.unchanged(accepted, fresh)
-            result = await self.acknowledge(safe) if safe else AckResult(0, 0)
-            state.acknowledged_ids(result)
-            if state.done:
-                break
-        return state.report()
+        return await self._drive(_drain_steps(state, self._client._config.clock), handler)
