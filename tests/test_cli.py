@@ -4,6 +4,7 @@ precedence, exit codes, secrets kept out of the output, and a few real subproces
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -65,7 +66,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def db_count(path: Path) -> int:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return int(db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
 
 
@@ -81,7 +82,7 @@ def test_demo_creates_the_db_and_summarises(capsys: pytest.CaptureFixture[str], 
     assert "  orders        40\n" in out
     assert "Revenue by day, last 14 days" in out
     # The revenue printed is the exact sum of the stored totals.
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         revenue = sum((Decimal(t) for (t,) in conn.execute("SELECT total FROM orders")), Decimal(0))
     assert f"{revenue:,}" in out
     assert "run 1" in err
@@ -150,7 +151,7 @@ def test_sync_by_last_update_then_incremental(
     assert code == 0
     assert "resumed from the checkpoint" in out
     assert "(1 new)" in out
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM orders WHERE id = ?", (new_id,)).fetchone()[0] == 1
 
 

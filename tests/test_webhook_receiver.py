@@ -148,7 +148,7 @@ def test_wsgi_oversized_declared_length_is_refused_unread(body: bytes) -> None:
     app = WebhookWSGIApp(Recorder(), verifier=WebhookVerifier(token=TOKEN, max_bytes=1_000))
     env = environ(body=body)
     status, _, payload = call_wsgi(app, env)
-    assert status == "413 Request Entity Too Large"
+    assert status.startswith("413 ")  # the reason phrase changed in Python 3.13
     assert json.loads(payload) == {"error": "too_large"}
     assert env["wsgi.input"].consumed == 0
 
