@@ -403,3 +403,60 @@ def test_payment_data_and_passphrase(engine: StoreEngine, truth: dict[int, Order
         Filter=[{"name": "ondemandcolumns", "value": ["payments"]}, search(cond("id", "EQ", str(encrypted)))],
     )
     assert all("decrypt_status" not in p for p in plain["data"]["data"][0]["payments"])
+
+
+def _id_narrowing_cases() -> list[list[Any]]:
+    import random
+
+    rng = random.Random(5)
+    ops = ["GT", "GE", "LT", "LE", "EQ", "NE"]
+    cases: list[list[Any]] = []
+    for _ in range(60):
+        bound = str(rng.randint(99990, 100400))
+        other = {"field": "status", "operator": rng.choice(["EQ", "NE"]), "value": rng.choice(["100", "200"])}
+        ident = {"field": "id", "operator": rng.choice(ops), "value": bound}
+        shape = rng.randrange(4)
+        if shape == 0:  # AND of two entries
+            cases.append([{"name": "search", "value": [ident]}, {"name": "search", "value": [other]}])
+        elif shape == 1:  # OR inside one entry: the id range must not narrow
+            cases.append([{"name": "search", "value": [ident, other]}])
+        elif shape == 2:  # nested AND/OR groups
+            cases.append(
+                [
+                    {
+                        "name": "search",
+                        "value": [
+                            ident,
+                            {"field": "search_OR", "operator": "SUBWHERE", "value": [other]},
+                        ],
+                    }
+                ]
+            )
+        else:  # a range from two id conditions
+            upper = {"field": "id", "operator": "LE", "value": str(int(bound) + rng.randint(0, 80))}
+            cases.append([{"name": "search", "value": [ident]}, {"name": "search", "value": [upper]}])
+    return cases
+
+
+def test_id_range_narrowing_never_changes_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine looks only at orders inside a filter's id bounds; the answers must stay identical."""
+    engine = StoreEngine(orders=300, seed=3, clock=StoreClock(1_790_000_000, frozen=True))
+    narrowed_used = 0
+    for filters in _id_narrowing_cases():
+        for sort in ("id", "-id", "dt_updated"):
+            params = {
+                "Store_Code": engine.store_code,
+                "Function": "OrderList_Load_Query",
+                "Count": 50,
+                "Offset": 0,
+                "Sort": sort,
+                "Filter": filters,
+            }
+            fast = dumps(engine.execute(Params(params)))
+            with monkeypatch.context() as patch:
+                patch.setattr(engine, "_id_index", lambda: None)
+                slow = dumps(engine.execute(Params(params)))
+            assert fast == slow, filters
+            if engine._id_index() is not None:
+                narrowed_used += 1
+    assert narrowed_used > 0

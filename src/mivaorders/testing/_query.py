@@ -8,6 +8,7 @@ case-insensitively, numbers numerically, a non-numeric value against a number co
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -19,7 +20,7 @@ from ._data import OrderRecord
 from ._render import Columns, custom_value, module_fields, parse_columns, payment_module_name
 from ._workflow import QueueSet
 
-__all__ = ["FieldError", "ListParams", "Query", "compile_query", "parse_list_params"]
+__all__ = ["FieldError", "ListParams", "NumCompare", "Query", "compile_query", "parse_list_params"]
 
 Predicate = Callable[[OrderRecord], bool]
 
@@ -93,6 +94,11 @@ def mysql_number(value: Any) -> Decimal:
         return Decimal(0)
 
 
+def _number(value: Any) -> int | Decimal:
+    """:func:`mysql_number` without building a Decimal for a plain int: int and Decimal compare exactly."""
+    return value if type(value) is int else mysql_number(value)
+
+
 def as_text(value: Any) -> str:
     if value is None:
         return ""  # MivaScript has no null: a JSON null arrives as an empty value
@@ -128,6 +134,7 @@ class Column:
     get: Callable[[OrderRecord], Any]
     kind: str  # "num" | "text"
     stored_text: Callable[[Any], str] = as_text  # the column as text (for LIKE on numbers)
+    name: str = ""
 
 
 def _row_getter(name: str) -> Callable[[OrderRecord], Any]:
@@ -154,7 +161,7 @@ def _money_text(value: Any) -> str:
 
 def column(name: str, queues: QueueSet) -> Column | None:
     if name in INT_COLUMNS:
-        return Column(_row_getter(name), "num")
+        return Column(_row_getter(name), "num", name=name)
     if name in MONEY_COLUMNS:
         return Column(_row_getter(name), "num", _money_text)
     if name in BOOL_COLUMNS:
@@ -204,18 +211,43 @@ def compare(col: Column, op: str, raw: Any) -> Predicate | None:
             return lambda o: any(p(o) for p in preds)
         return lambda o: not any(p(o) for p in preds)
     if col.kind == "num":
-        target_num = mysql_number(text)
-
-        def num_cmp(o: OrderRecord) -> bool:
-            return _cmp(op, mysql_number(get(o)), target_num)
-
-        return num_cmp
+        return NumCompare(get, op, mysql_number(text), col.name)
     target_text = fold(text)
 
     def text_cmp(o: OrderRecord) -> bool:
         return _cmp(op, fold(as_text(get(o))), target_text)
 
     return text_cmp
+
+
+@attrs.frozen
+class NumCompare:
+    """``column op number``: a predicate that also tells the engine which ids it can match at all."""
+
+    get: Callable[[OrderRecord], Any]
+    op: str
+    target: Decimal
+    name: str
+
+    def __call__(self, o: OrderRecord) -> bool:
+        return _cmp(self.op, _number(self.get(o)), self.target)
+
+    def id_bounds(self) -> tuple[int | None, int | None]:
+        """Inclusive bounds on an integer ``id`` this condition implies; ``(None, None)`` when none."""
+        if self.name != "id" or self.target.adjusted() > 18:
+            return None, None
+        t = self.target
+        if self.op == "GT":
+            return math.floor(t) + 1, None
+        if self.op == "GE":
+            return math.ceil(t), None
+        if self.op == "LT":
+            return None, math.ceil(t) - 1
+        if self.op == "LE":
+            return None, math.floor(t)
+        if self.op == "EQ":
+            return math.ceil(t), math.floor(t)  # empty when t is not a whole number
+        return None, None
 
 
 def _cmp(op: str, a: Any, b: Any) -> bool:
@@ -292,6 +324,19 @@ class Group:
                 run = value
         return result or run
 
+    def id_bounds(self) -> tuple[int | None, int | None]:
+        """Inclusive ``id`` bounds every match must satisfy (only AND-only groups imply any)."""
+        if any(joiner != "AND" for joiner, _ in self.entries[1:]):
+            return None, None
+        low: int | None = None
+        high: int | None = None
+        for _, node in self.entries:
+            if isinstance(node, (Group, NumCompare)):
+                lo, hi = node.id_bounds()
+                low = lo if low is None else low if lo is None else max(low, lo)
+                high = hi if high is None else high if hi is None else min(high, hi)
+        return low, high
+
 
 def _build_group(items: Any, default_joiner: str, queues: QueueSet, flags: set[str]) -> Group | None:
     """A ``search`` value array -> group, or None when nothing in it produced a condition."""
@@ -337,6 +382,10 @@ class Query:
 
     def matches(self, order: OrderRecord) -> bool:
         return self.where is None or self.where.evaluate(order)
+
+    def id_bounds(self) -> tuple[int | None, int | None]:
+        """Inclusive ``id`` bounds outside which nothing matches (an index hint; ``matches`` decides)."""
+        return (None, None) if self.where is None else self.where.id_bounds()
 
     def order(self, orders: Sequence[OrderRecord]) -> list[OrderRecord]:
         """Sorted, with ``id`` as the tie-breaker in the same direction."""
@@ -398,7 +447,7 @@ def _sort(sort: Any, queues: QueueSet) -> tuple[Callable[[OrderRecord], Any] | N
         if col is not None:
             get = col.get
             if col.kind == "num":
-                return (lambda o: mysql_number(get(o))), descending
+                return (lambda o: _number(get(o))), descending
             return (lambda o: fold(as_text(get(o)))), descending
     return None, descending
 
