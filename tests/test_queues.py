@@ -434,3 +434,18 @@ def test_drain_over_real_http_with_concurrent_writers(workflow: str) -> None:
 def test_ack_result_unknown_ids() -> None:
     result = AckResult(2, 2, (mo.ItemError("5", "MER-UTIL-ORWF-00180", "Order not found"),), 1)
     assert result.unknown_ids == (5,)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_acknowledgement_that_moves_nothing_is_detected(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    """No enabled acknowledgement workflow: acknowledging leaves orders queued. Stop, don't loop."""
+    caplog.set_level(logging.WARNING, logger="mivaorders")
+    store = FakeStore(orders=300, seed=17, workflow="none")
+    members = set(store.queue_members(QUEUE))
+    assert members
+    recorder = Recorder(store)
+    report = run_drain(kind, store, recorder, page_size=100)
+    assert report.stopped is DrainStop.NO_PROGRESS
+    assert "does not remove them" in report.reason
+    assert set(recorder.seen) == members
+    assert report.pages <= 4

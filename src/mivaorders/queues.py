@@ -282,6 +282,8 @@ class _Drain:
         self.acknowledged = 0
         self.pages = 0
         self.idle_rounds = 0
+        self.repeat_rounds = 0
+        self.acked_ids: set[int] = set()
         self.warnings: list[str] = []
         self.page: list[Order] = []
         self.loaded_at = 0.0
@@ -322,6 +324,22 @@ class _Drain:
             self.warnings.append(message)
             self._finish(DrainStop.NOTHING_NEW, message)
             return False
+        if self.acknowledge and all(o.id in self.acked_ids for o in page.items):
+            # Everything here was acknowledged already. Once (an edit re-queued it) is normal; page after
+            # page means acknowledging does not take orders out of this queue.
+            self.repeat_rounds += 1
+            if self.repeat_rounds >= _MAX_IDLE_ROUNDS:
+                message = (
+                    f"queue {self.queue!r} keeps returning orders that were already acknowledged: the "
+                    "store's acknowledgement workflow does not remove them from this queue (is "
+                    "'Process Order Acknowledgement' enabled, and does it move orders out of this queue?)"
+                )
+                logger.warning("%s", message)
+                self.warnings.append(message)
+                self._finish(DrainStop.NO_PROGRESS, message)
+                return False
+        else:
+            self.repeat_rounds = 0
         self.pages += 1
         self.page = list(page.items)
         self.loaded_at = server_time
@@ -383,7 +401,8 @@ class _Drain:
             safe.append(order.id)
         return safe
 
-    def acknowledged_ids(self, result: AckResult) -> None:
+    def acknowledged_ids(self, ids: Sequence[int], result: AckResult) -> None:
+        self.acked_ids.update(ids[: result.processed])
         self.acknowledged += result.processed
         self.idle_rounds = 0 if result.processed else self.idle_rounds + 1
         if self.idle_rounds >= _MAX_IDLE_ROUNDS:
@@ -476,7 +495,7 @@ def _drain_steps(state: _Drain, clock: Callable[[], float]) -> _Steps[DrainRepor
             fresh = _decode(envelope, guard.label)
         safe = state.unchanged(accepted, fresh)
         result = (yield from _ack_steps(safe)) if safe else AckResult(0, 0)
-        state.acknowledged_ids(result)
+        state.acknowledged_ids(safe, result)
         if state.done:
             break
     return state.report()
