@@ -20,11 +20,10 @@ Sinks: :class:`SQLiteSink` (default; batch and checkpoint in one transaction), :
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,7 +45,8 @@ from ._sinks import (
 )
 from .filters import PAYMENT_DATA, F
 from .models import Order
-from .orders import AsyncOrderIterator, OrderIterator
+from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
+from .queues import DrainReport, DrainStop
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -103,12 +103,11 @@ class Strategy(Protocol):
     @property
     def page_size(self) -> int: ...
 
-    def pull(self, client: Client, checkpoint: Checkpoint | None) -> OrderIterator:
-        """Start the pull that resumes from ``checkpoint`` (``None``: the first run)."""
-        ...
-
-    def apull(self, client: AsyncClient, checkpoint: Checkpoint | None) -> AsyncOrderIterator:
-        """The same pull on an :class:`~mivaorders.AsyncClient`."""
+    def pull(
+        self, orders: Orders | AsyncOrders, checkpoint: Checkpoint | None
+    ) -> OrderIterator | AsyncOrderIterator:
+        """Start the pull that resumes from ``checkpoint`` (``None``: the first run) on ``client.orders``
+        (the two resources have the same methods, so one strategy serves both clients)."""
         ...
 
     def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
@@ -160,17 +159,11 @@ class ByLastUpdate:
             return int(cursor[0]), timedelta(0)
         return int(state.get("since", _epoch(self.since))), self.lookback
 
-    def pull(self, client: Client, checkpoint: Checkpoint | None) -> OrderIterator:
+    def pull(
+        self, orders: Orders | AsyncOrders, checkpoint: Checkpoint | None
+    ) -> OrderIterator | AsyncOrderIterator:
         since, lookback = self._since(checkpoint)
-        return client.orders.updated_since(
-            since, lookback=lookback, page_size=self.page_size, columns=self.columns
-        )
-
-    def apull(self, client: AsyncClient, checkpoint: Checkpoint | None) -> AsyncOrderIterator:
-        since, lookback = self._since(checkpoint)
-        return client.orders.updated_since(
-            since, lookback=lookback, page_size=self.page_size, columns=self.columns
-        )
+        return orders.updated_since(since, lookback=lookback, page_size=self.page_size, columns=self.columns)
 
     def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
         state = dict(_state(checkpoint, self.name))
@@ -206,17 +199,11 @@ class ByOrderNumber:
             return int(state["last_id"]), 0  # resuming mid-pull: the look-back was already read
         return int(state.get("last_id", self.start_after)), self.lookback
 
-    def pull(self, client: Client, checkpoint: Checkpoint | None) -> OrderIterator:
+    def pull(
+        self, orders: Orders | AsyncOrders, checkpoint: Checkpoint | None
+    ) -> OrderIterator | AsyncOrderIterator:
         last_id, lookback = self._last(checkpoint)
-        return client.orders.after_number(
-            last_id, lookback=lookback, page_size=self.page_size, columns=self.columns
-        )
-
-    def apull(self, client: AsyncClient, checkpoint: Checkpoint | None) -> AsyncOrderIterator:
-        last_id, lookback = self._last(checkpoint)
-        return client.orders.after_number(
-            last_id, lookback=lookback, page_size=self.page_size, columns=self.columns
-        )
+        return orders.after_number(last_id, lookback=lookback, page_size=self.page_size, columns=self.columns)
 
     def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
         state = dict(_state(checkpoint, self.name))
@@ -271,17 +258,11 @@ class ByDateRange:
             where,
         )
 
-    def pull(self, client: Client, checkpoint: Checkpoint | None) -> OrderIterator:
+    def pull(
+        self, orders: Orders | AsyncOrders, checkpoint: Checkpoint | None
+    ) -> OrderIterator | AsyncOrderIterator:
         low, high, where = self._args(checkpoint)
-        return client.orders.placed_between(
-            low, high, where=where, page_size=self.page_size, columns=self.columns
-        )
-
-    def apull(self, client: AsyncClient, checkpoint: Checkpoint | None) -> AsyncOrderIterator:
-        low, high, where = self._args(checkpoint)
-        return client.orders.placed_between(
-            low, high, where=where, page_size=self.page_size, columns=self.columns
-        )
+        return orders.placed_between(low, high, where=where, page_size=self.page_size, columns=self.columns)
 
     def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
         low, high, _ = self._window(checkpoint)
@@ -311,11 +292,6 @@ class ByQueue:
     @page_size.validator
     def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
         check_page_size(value, name="page_size")
-
-
-class SyncStop(enum.Enum):
-    COMPLETE = "complete"
-    MAX_BATCHES = "max_batches"
 
 
 @attrs.frozen
@@ -396,6 +372,9 @@ class _Runner:
         self.orders = 0
         self.batches = 0
         self.started = time.monotonic()
+        self.checkpoint: Checkpoint | None = None
+        self.resumed = False
+        self.batch: list[Order] = []
 
     def load(self) -> Checkpoint | None:
         return self.checkpoints.load_checkpoint(self.name)
@@ -432,16 +411,57 @@ class _Runner:
             detail=detail,
         )
 
+    def start(self, orders: Orders | AsyncOrders) -> OrderIterator | AsyncOrderIterator:
+        """Begin a run: load the checkpoint and start the strategy's pull from it."""
+        assert not isinstance(self.strategy, ByQueue)
+        self.begin()
+        self.checkpoint = self.load()
+        self.resumed = self.checkpoint is not None
+        self.batch = []
+        return self.strategy.pull(orders, self.checkpoint)
 
-def _chunks(orders: Iterator[Order], size: int) -> Iterator[list[Order]]:
-    batch: list[Order] = []
-    for order in orders:
-        batch.append(order)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    def take(self, order: Order, total: int | None, max_batches: int | None) -> bool:
+        """Add one pulled order; store the batch when it is full. True when ``max_batches`` is reached."""
+        self.batch.append(order)
+        if len(self.batch) < self.batch_size:
+            return False
+        self._store_batch(total)
+        return max_batches is not None and self.batches >= max_batches
+
+    def _store_batch(self, total: int | None) -> None:
+        assert not isinstance(self.strategy, ByQueue)
+        self.checkpoint = self.strategy.after_batch(self.checkpoint, self.batch)
+        self.commit(self.batch, self.checkpoint, total)
+        self.batch = []
+
+    def finish(self, pull: OrderIterator | AsyncOrderIterator) -> SyncReport:
+        """The pull is exhausted: store the rest, then move the checkpoint to where the next run starts."""
+        assert not isinstance(self.strategy, ByQueue)
+        if self.batch:
+            self._store_batch(pull.total_count)
+        self.checkpoint = self.strategy.after_pull(self.checkpoint, pull)
+        self.commit((), self.checkpoint)
+        return self.report(self.resumed, True, self.checkpoint)
+
+    def interrupted(self) -> SyncReport:
+        return self.report(self.resumed, False, self.checkpoint, "stopped after max_batches")
+
+    def drain_options(self, max_batches: int | None) -> dict[str, Any]:
+        """``queues.drain`` arguments for :class:`ByQueue`: each page is stored before it is acknowledged."""
+        strategy = self.strategy
+        assert isinstance(strategy, ByQueue)
+        self.begin()
+        return {
+            "queue_code": strategy.queue_code,
+            "handler": lambda orders: self.commit(orders, None),
+            "acknowledge": True,
+            "page_size": self.batch_size,
+            "columns": strategy.columns,
+            "max_pages": max_batches,
+        }
+
+    def drained(self, report: DrainReport) -> SyncReport:
+        return self.report(False, report.stopped is DrainStop.EMPTY, None, report.reason)
 
 
 class OrderSync:
@@ -469,29 +489,14 @@ class OrderSync:
     def run(self, *, max_batches: int | None = None) -> SyncReport:
         """Pull until the strategy's pull is complete (or ``max_batches`` batches are stored)."""
         runner = self._runner
-        runner.begin()
-        strategy = runner.strategy
-        if isinstance(strategy, ByQueue):
-            report = self._client.queues.drain(
-                strategy.queue_code,
-                lambda orders: runner.commit(orders, None),
-                acknowledge=True,
-                page_size=runner.batch_size,
-                columns=strategy.columns,
-                max_pages=max_batches,
-            )
-            return runner.report(False, report.stopped.value == "empty", None, report.reason)
-        checkpoint = runner.load()
-        resumed = checkpoint is not None
-        pull = strategy.pull(self._client, checkpoint)
-        for batch in _chunks(pull, runner.batch_size):
-            checkpoint = strategy.after_batch(checkpoint, batch)
-            runner.commit(batch, checkpoint, pull.total_count)
-            if max_batches is not None and runner.batches >= max_batches:
-                return runner.report(resumed, False, checkpoint, "stopped after max_batches")
-        checkpoint = strategy.after_pull(checkpoint, pull)
-        runner.commit((), checkpoint)
-        return runner.report(resumed, True, checkpoint)
+        if isinstance(runner.strategy, ByQueue):
+            return runner.drained(self._client.queues.drain(**runner.drain_options(max_batches)))
+        pull = runner.start(self._client.orders)
+        assert isinstance(pull, OrderIterator)
+        for order in pull:
+            if runner.take(order, pull.total_count, max_batches):
+                return runner.interrupted()
+        return runner.finish(pull)
 
 
 class AsyncOrderSync:
@@ -514,38 +519,12 @@ class AsyncOrderSync:
     async def run(self, *, max_batches: int | None = None) -> SyncReport:
         """Pull until complete; see :meth:`OrderSync.run`."""
         runner = self._runner
-        runner.begin()
-        strategy = runner.strategy
-        if isinstance(strategy, ByQueue):
-            report = await self._client.queues.drain(
-                strategy.queue_code,
-                lambda orders: runner.commit(orders, None),
-                acknowledge=True,
-                page_size=runner.batch_size,
-                columns=strategy.columns,
-                max_pages=max_batches,
-            )
-            return runner.report(False, report.stopped.value == "empty", None, report.reason)
-        checkpoint = runner.load()
-        resumed = checkpoint is not None
-        pull = strategy.apull(self._client, checkpoint)
-        batch: list[Order] = []
-        async for order in _aiter(pull):
-            batch.append(order)
-            if len(batch) >= runner.batch_size:
-                checkpoint = strategy.after_batch(checkpoint, batch)
-                runner.commit(batch, checkpoint, pull.total_count)
-                batch = []
-                if max_batches is not None and runner.batches >= max_batches:
-                    await pull.aclose()
-                    return runner.report(resumed, False, checkpoint, "stopped after max_batches")
-        if batch:
-            checkpoint = strategy.after_batch(checkpoint, batch)
-            runner.commit(batch, checkpoint, pull.total_count)
-        checkpoint = strategy.after_pull(checkpoint, pull)
-        runner.commit((), checkpoint)
-        return runner.report(resumed, True, checkpoint)
-
-
-def _aiter(pull: AsyncOrderIterator) -> AsyncIterator[Order]:
-    return pull
+        if isinstance(runner.strategy, ByQueue):
+            return runner.drained(await self._client.queues.drain(**runner.drain_options(max_batches)))
+        pull = runner.start(self._client.orders)
+        assert isinstance(pull, AsyncOrderIterator)
+        async for order in pull:
+            if runner.take(order, pull.total_count, max_batches):
+                await pull.aclose()
+                return runner.interrupted()
+        return runner.finish(pull)
