@@ -46,7 +46,8 @@ __all__ = [
     "SHIP_METHOD",
 ]
 
-_ADDRESS_PARTS = (
+#: The twelve suffixes of an address block (``ship_<part>``, ``bill_<part>``).
+ADDRESS_PARTS = (
     "fname",
     "lname",
     "email",
@@ -92,8 +93,8 @@ BOOLEAN_COLUMNS: frozenset[str] = frozenset({"ship_res"})
 
 #: Text columns (``cust_login``, ``cust_pw_email``, ``business_title`` come from joins; NULL reads as "").
 TEXT_COLUMNS: frozenset[str] = frozenset(
-    {f"ship_{part}" for part in _ADDRESS_PARTS}
-    | {f"bill_{part}" for part in _ADDRESS_PARTS}
+    {f"ship_{part}" for part in ADDRESS_PARTS}
+    | {f"bill_{part}" for part in ADDRESS_PARTS}
     | {"ship_data", "source", "cust_login", "cust_pw_email", "business_title"}
 )
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from ._columns import ADDRESS_PARTS
 from ._converter import structure_page
 from ._envelope import WORKFLOW_MODULE, Call, Safety
 from ._exceptions import APIError, ArgumentError, ItemError, ResponseDecodeError
@@ -230,10 +231,7 @@ _BASE_FIELDS = frozenset(
         "id", "pay_id", "batch_id", "status", "pay_status", "stk_status", "dt_instock", "orderdate",
         "cust_id", "ship_res", "ship_id", "ship_data", "source", "source_id", "total", "total_ship",
         "total_tax", "total_auth", "total_capt", "total_rfnd", "net_capt", "pend_count", "bord_count",
-        *(f"{side}_{part}" for side in ("ship", "bill") for part in (
-            "fname", "lname", "email", "comp", "phone", "fax",
-            "addr1", "addr2", "city", "state", "zip", "cntry",
-        )),
+        *(f"{side}_{part}" for side in ("ship", "bill") for part in ADDRESS_PARTS),
     ]
 )  # fmt: skip
 

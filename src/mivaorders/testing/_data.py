@@ -630,7 +630,7 @@ class StoreData:
 
 # ------------------------------------------------------------------------------------------- generation
 
-_ADDR_KEYS = (
+ADDRESS_KEYS = (
     "fname",
     "lname",
     "email",
@@ -703,7 +703,7 @@ def _order_row(oid: int, orderdate: int) -> dict[str, Any]:
         "ship_res": True,
     }
     for prefix in ("ship_", "bill_"):
-        for key in _ADDR_KEYS:
+        for key in ADDRESS_KEYS:
             row[prefix + key] = ""
     row.update(
         {
@@ -1057,7 +1057,7 @@ def build_order(
         fname, lname = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         ship, rate = _address(rng, fname, lname, "")
         bill = dict(ship)
-    for key in _ADDR_KEYS:
+    for key in ADDRESS_KEYS:
         row["ship_" + key] = ship[key]
         row["bill_" + key] = bill[key]
     row["ship_res"] = not ship["comp"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._clock import StoreClock
 from ._data import (
+    ADDRESS_KEYS,
     CUSTOM_FIELDS,
     PAYMENT_MODULES,
     OrderRecord,
@@ -50,24 +51,7 @@ _BASE_EDITABLE = frozenset(
         "source",
         "source_id",
     }
-    | {
-        f"{p}_{a}"
-        for p in ("ship", "bill")
-        for a in (
-            "fname",
-            "lname",
-            "email",
-            "comp",
-            "phone",
-            "fax",
-            "addr1",
-            "addr2",
-            "city",
-            "state",
-            "zip",
-            "cntry",
-        )
-    }
+    | {f"{side}_{key}" for side in ("ship", "bill") for key in ADDRESS_KEYS}
 )
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no", ""})
