@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -75,6 +75,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("mivaorders")
+
+_ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -464,17 +466,12 @@ class _Runner:
         return self.report(False, report.stopped is DrainStop.EMPTY, None, report.reason)
 
 
-class OrderSync:
-    """Keeps ``sink`` up to date with the store behind ``client``.
-
-    ``OrderSync(client, SQLiteSink("orders.db")).run()`` pulls by last update, stores each batch and its
-    checkpoint in one transaction, and returns a :class:`SyncReport`. Run it again (or after a crash) and it
-    resumes where the last committed batch left off.
-    """
+class _SyncBase(Generic[_ClientT]):
+    """What both syncs are made of: a client and the commit protocol around a sink."""
 
     def __init__(
         self,
-        client: Client,
+        client: _ClientT,
         sink: Sink,
         *,
         strategy: Strategy | ByQueue | None = None,
@@ -483,8 +480,17 @@ class OrderSync:
         batch_size: int | None = None,
         progress: Callable[[SyncProgress], None] | None = None,
     ) -> None:
-        self._client = client
+        self._client: _ClientT = client
         self._runner = _Runner(sink, strategy, checkpoints, name, batch_size, progress)
+
+
+class OrderSync(_SyncBase["Client"]):
+    """Keeps ``sink`` up to date with the store behind ``client``.
+
+    ``OrderSync(client, SQLiteSink("orders.db")).run()`` pulls by last update, stores each batch and its
+    checkpoint in one transaction, and returns a :class:`SyncReport`. Run it again (or after a crash) and it
+    resumes where the last committed batch left off.
+    """
 
     def run(self, *, max_batches: int | None = None) -> SyncReport:
         """Pull until the strategy's pull is complete (or ``max_batches`` batches are stored)."""
@@ -499,22 +505,8 @@ class OrderSync:
         return runner.finish(pull)
 
 
-class AsyncOrderSync:
+class AsyncOrderSync(_SyncBase["AsyncClient"]):
     """:class:`OrderSync` for an :class:`~mivaorders.AsyncClient` (sinks are called synchronously)."""
-
-    def __init__(
-        self,
-        client: AsyncClient,
-        sink: Sink,
-        *,
-        strategy: Strategy | ByQueue | None = None,
-        checkpoints: CheckpointStore | None = None,
-        name: str = "orders",
-        batch_size: int | None = None,
-        progress: Callable[[SyncProgress], None] | None = None,
-    ) -> None:
-        self._client = client
-        self._runner = _Runner(sink, strategy, checkpoints, name, batch_size, progress)
 
     async def run(self, *, max_batches: int | None = None) -> SyncReport:
         """Pull until complete; see :meth:`OrderSync.run`."""
