@@ -598,7 +598,7 @@ class MivaConverter(cattrs.Converter):
 
     _miva_codecs: _Codecs | None = None
 
-    def structure(self, obj: Any, cl: Any) -> Any:
+    def structure(self, obj: Any, cl: type[T]) -> T:
         try:
             return super().structure(obj, cl)
         except (ResponseValidationError, StructureHandlerNotFoundError):
