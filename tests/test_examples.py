@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,17 @@ def test_example_runs(script: Path) -> None:
     assert result.returncode == 0, f"{script.name} failed:\n{result.stdout}\n{result.stderr}"
     assert result.stdout.strip(), f"{script.name} printed nothing"
     assert "Traceback" not in result.stderr
+
+
+def test_docs_include_the_examples_that_run() -> None:
+    """The guides show the example files through mkdocs snippets; a mangled directive would show junk."""
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    includes = []
+    for page in docs.rglob("*.md"):
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if line.lstrip().startswith("--8"):
+                match = re.fullmatch(r'--8<-- "([^"]+)"', line.strip())
+                assert match, f"{page.name}: malformed snippet directive {line!r}"
+                includes.append(match.group(1))
+                assert (docs.parent / match.group(1)).is_file(), f"{page.name}: {match.group(1)} is missing"
+    assert sum(1 for i in includes if i.startswith("examples/")) >= 6
