@@ -33,6 +33,7 @@ __all__ = [
     "check_envelope",
     "classify",
     "decode_body",
+    "http_date",
     "parse_content_range",
     "raise_for_status",
 ]
@@ -191,22 +192,33 @@ def _excerpt(content: bytes, limit: int = 200) -> str:
     return text + ("..." if len(content) > limit else "")
 
 
+def http_date(value: str | None) -> float | None:
+    """An HTTP date (``Date``, ``Retry-After``) as epoch seconds; ``None`` when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError):
+        return None
+    if (
+        when is None or when.tzinfo is None
+    ):  # older Pythons returned None; a date without a zone is no instant
+        return None
+    return when.timestamp()
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     if not value:
         return None
-    value = value.strip()
     try:
-        return max(0.0, float(value))
+        return max(0.0, float(value.strip()))
     except ValueError:
         pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = http_date(value)
+    if when is None:
         return None
-    if when is None:  # pragma: no cover - older Pythons returned None
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, when - (time.time() if now is None else now))
 
 
 def raise_for_status(

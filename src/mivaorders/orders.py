@@ -13,7 +13,6 @@ The planning (filters, pagination, watermark) is shared; ``Orders`` and ``AsyncO
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import math
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ._converter import structure_page
-from ._envelope import Call, Multicall, OperationResult, Safety
+from ._envelope import Call, Multicall, OperationResult, Safety, http_date
 from ._exceptions import FilterError
 from ._page import Page
 from ._query import OrderQuery, check_page_size
@@ -88,20 +87,14 @@ class _Watermark:
     def answered(self, response: httpx.Response) -> None:
         if self.started is None:
             return
-        server = response.headers.get("date")
-        if not server:
-            return
-        try:
-            parsed = email.utils.parsedate_to_datetime(server)
-        except (TypeError, ValueError):
-            return
-        if parsed.tzinfo is None:
+        server = http_date(response.headers.get("date"))
+        if server is None:
             return
         try:
             elapsed = response.elapsed.total_seconds()
         except RuntimeError:  # only set once the response was read
             elapsed = 0.0
-        self.started = min(self.started, parsed.timestamp() - elapsed)
+        self.started = min(self.started, server - elapsed)
 
     def value(self) -> datetime:
         if self.started is None:

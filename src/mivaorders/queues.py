@@ -28,7 +28,7 @@ import attrs
 
 from ._columns import ADDRESS_PARTS
 from ._converter import structure_page
-from ._envelope import WORKFLOW_MODULE, Call, Safety
+from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
 from ._exceptions import APIError, ArgumentError, ItemError, ResponseDecodeError
 from ._page import Page
 from ._query import OrderQuery, check_page_size
@@ -238,17 +238,8 @@ _BASE_FIELDS = frozenset(
 
 def _server_time(response: httpx.Response, fallback: float) -> float:
     """The store's clock when it answered (its ``Date`` header), else ours."""
-    import email.utils
-
-    header = response.headers.get("date")
-    if header:
-        try:
-            parsed = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed.timestamp()
-    return fallback
+    server = http_date(response.headers.get("date"))
+    return fallback if server is None else server
 
 
 class _Drain:
