@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import _json
+from ._asgi import Receive, Scope, Send, lifespan
 from .models import Order
 from .webhooks import (
     OrderIdNotification,
@@ -288,12 +289,6 @@ class WebhookWSGIApp:
 
 
 # --------------------------------------------------------------------------------------------- ASGI
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-
 class _Disconnected(Exception):
     """The client went away before the body arrived; there is nobody to answer."""
 
@@ -313,16 +308,6 @@ async def _asgi_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 class WebhookASGIApp:
@@ -350,7 +335,7 @@ class WebhookASGIApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             raise RuntimeError(f"WebhookASGIApp serves HTTP only, not {scope['type']!r}")

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
 import anyio
+
+from mivaorders._asgi import ASGIApp, Receive, Scope, Send, lifespan
 
 from ._faults import Dispatcher
 from ._protocol import ProtocolRequest
 
 __all__ = ["ASGIApp", "SimulatedDisconnect", "StoreASGIApp"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class SimulatedDisconnect(ConnectionError):
@@ -32,7 +25,7 @@ class StoreASGIApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -68,16 +61,6 @@ class StoreASGIApp:
             return
         await send({"type": "http.response.body", "body": response.body[: outcome.cut], "more_body": True})
         raise SimulatedDisconnect("connection dropped mid-body")
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
 
 async def _send_plain(send: Send, status: int, body: bytes) -> None:
