@@ -152,28 +152,6 @@ RETURNS = "returns"
 #: Every custom field of every module (including ``orderworkflow``'s audit log and queue flags).
 CUSTOM_FIELDS = "CustomField_Values:*"
 
-#: Every plain (non-custom-field) on-demand column name, lower-case as Miva documents them.
-ONDEMAND_COLUMNS: frozenset[str] = frozenset(
-    {
-        SHIP_METHOD,
-        CUST_LOGIN,
-        CUST_PW_EMAIL,
-        BUSINESS_TITLE,
-        PAYMENT_MODULE,
-        CUSTOMER,
-        ITEMS,
-        CHARGES,
-        COUPONS,
-        DISCOUNTS,
-        PAYMENTS,
-        PAYMENT_DATA,
-        NOTES,
-        PARTS,
-        SHIPMENTS,
-        RETURNS,
-    }
-)
-
 #: Every on-demand column except ``payment_data`` (which needs a passphrase), in Miva's documented order.
 ALL_COLUMNS: tuple[str, ...] = (
     SHIP_METHOD,
@@ -193,3 +171,6 @@ ALL_COLUMNS: tuple[str, ...] = (
     RETURNS,
     CUSTOM_FIELDS,
 )
+
+#: Every plain (non-custom-field) on-demand column name, lower-case as Miva documents them.
+ONDEMAND_COLUMNS: frozenset[str] = frozenset(ALL_COLUMNS) - {CUSTOM_FIELDS} | {PAYMENT_DATA}
