@@ -18,7 +18,7 @@ __all__ = ["DEFAULT_COLUMNS", "MAX_PAGE_SIZE", "OrderQuery", "check_page_size"]
 
 #: The columns a query brings when the caller does not choose: the whole order except decrypted
 #: payment data (which needs a passphrase).
-DEFAULT_COLUMNS: tuple[str, ...] = tuple(ALL_COLUMNS)
+DEFAULT_COLUMNS: tuple[str, ...] = ALL_COLUMNS
 
 #: Larger pages are refused: one response must stay a reasonable size for the store and for memory.
 MAX_PAGE_SIZE = 5000
@@ -62,9 +62,9 @@ class OrderQuery:
         """Validate everything Miva would silently ignore, before any request is made."""
         if where is not None and not isinstance(where, Expr):
             raise FilterError(f"where must be a filter expression built with F, not {type(where).__name__}")
-        chosen = list(DEFAULT_COLUMNS if columns is None else columns)
         if isinstance(columns, str):
             raise FilterError("columns must be a list of column names, not a single string")
+        chosen = list(DEFAULT_COLUMNS if columns is None else columns)
         if passphrase is not None:
             if not isinstance(passphrase, str) or not passphrase:
                 raise FilterError("passphrase must be a non-empty string")
@@ -72,10 +72,8 @@ class OrderQuery:
             for needed in (PAYMENTS, PAYMENT_DATA):
                 if needed not in chosen:
                     chosen.append(needed)
+        # payment_data without a passphrase is allowed: unencrypted payments still show their data.
         checked = tuple(check_columns(chosen))
-        if PAYMENT_DATA in checked and passphrase is None:
-            # Allowed (unencrypted payments still show their data), but encrypted ones stay hidden.
-            pass
         return cls(where=where, sort=check_sort(sort), columns=checked, passphrase=passphrase)
 
     def evolve(self, **changes: Any) -> OrderQuery:
