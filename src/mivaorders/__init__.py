@@ -30,10 +30,13 @@ from ._exceptions import (
     ItemError,
     MivaError,
     NotFoundError,
+    PartialWriteError,
     RequestTimeoutError,
     ResponseDecodeError,
     ResponseValidationError,
+    ShipmentConflictError,
     TransportError,
+    UncertainWriteError,
     WebhookError,
 )
 from ._flatten import FlatValue, flatten_items, flatten_orders
@@ -101,6 +104,7 @@ from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
 from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Paging
 from .queues import AckResult, AsyncQueues, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
+from .shipments import AsyncShipments, Shipments, ShipmentUpdate
 
 __all__ = [
     # clients and credentials
@@ -127,10 +131,13 @@ __all__ = [
     "ItemError",
     "MivaError",
     "NotFoundError",
+    "PartialWriteError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseValidationError",
+    "ShipmentConflictError",
     "TransportError",
+    "UncertainWriteError",
     "WebhookError",
     # queries
     "ALL_COLUMNS",
@@ -176,6 +183,10 @@ __all__ = [
     "DrainStop",
     "Queue",
     "Queues",
+    # write-back
+    "AsyncShipments",
+    "ShipmentUpdate",
+    "Shipments",
     # the order model
     "Address",
     "BusinessAccount",
