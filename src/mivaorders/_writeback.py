@@ -493,9 +493,10 @@ class FulfilRequest:
                 )
             ]
             if not wanted:
+                why = "; ".join(f"line {it.line_id}: {_why_not(it, shipments)}" for it in items) or "no lines"
                 raise ShipmentConflictError(
-                    f"order {self.order_id} has no line left to ship: every shippable line is in a shipment "
-                    f"with another tracking number, or is backordered (pass line_ids= to ship those)",
+                    f"order {self.order_id} has no line left to ship ({why}); nothing was written. "
+                    "Pass line_ids= to ship particular lines",
                     order_id=self.order_id,
                     shipment_ids=sorted(shipments),
                 )
@@ -545,6 +546,14 @@ class FulfilRequest:
         return ShipmentUpdate(
             shipment.id, self.tracking_number, self.tracking_type, _cost(cost), self.mark_shipped
         )
+
+
+def _why_not(item: OrderItem, shipments: Mapping[int, OrderShipment]) -> str:
+    if item.shpmnt_id:
+        shipment = shipments.get(item.shpmnt_id)
+        tracking = f" with tracking number {shipment.tracknum!r}" if shipment and shipment.tracknum else ""
+        return f"in shipment {item.shpmnt_id}{tracking}"
+    return f"status {item.status._name_.lower()}"
 
 
 def _ids(values: Iterable[int]) -> str:
