@@ -311,15 +311,26 @@ def decode_created(envelope: Mapping[str, Any]) -> OrderShipment:
     return shipment
 
 
-def uncertain(exc: MivaError, call: Call) -> MivaError:
+_LOOK_FIRST = (
+    "Look first (client.shipments.list(order_id=...)), or use client.orders.fulfil(), which looks before "
+    "it creates"
+)
+_RUN_AGAIN = "Running the same fulfil() again is safe: it reads the order before it creates anything"
+
+
+def uncertain(exc: MivaError, call: Call, *, in_fulfil: bool = False) -> MivaError:
     """The error to raise for a failed create: as is when the store provably did nothing or said no,
     an :class:`UncertainWriteError` when it may have created the shipment."""
     if isinstance(exc, (APIError, ArgumentError)) or proves_not_acted(exc):
         return exc
+    if in_fulfil:
+        what = "and reading the order back failed too, so it is not known whether the shipment was created"
+    else:
+        what = (
+            "so a shipment may have been created. It was not sent again, since a repeat can create a second"
+        )
     return UncertainWriteError(
-        f"the request may have reached the store ({exc}), so a shipment may have been created. It was not "
-        "sent again, since a repeat can create a second shipment. Look first "
-        "(client.shipments.list(order_id=...)), or use client.orders.fulfil(), which looks before it creates",
+        f"the request may have reached the store ({exc}), {what}. {_RUN_AGAIN if in_fulfil else _LOOK_FIRST}",
         function=call.label,
     )
 
@@ -586,7 +597,7 @@ def fulfil_steps(request: FulfilRequest) -> Steps[OrderShipment]:
             try:
                 envelope, _ = yield Send(request.read_call())
             except MivaError as again:
-                raise uncertain(exc, call) from again
+                raise uncertain(exc, call, in_fulfil=True) from again
             plan = request.plan(request.order_from(envelope))
             if isinstance(plan, _Create) and rounds >= MAX_CREATE_ROUNDS:
                 raise exc
