@@ -232,7 +232,13 @@ def test_update_always_sends_all_three_and_checks_them_first() -> None:
             client.shipments.list(where=mo.F.orderdate >= 0)
         with pytest.raises(mo.ArgumentError, match="sort"):
             client.shipments.list(sort="-nope")
+        with pytest.raises(mo.ArgumentError, match="order filter"):
+            client.shipments.list(where=mo.customer_id(5))
     assert store.stats.requests == 0
+    with store.client(retry=None) as client:
+        newest_first = client.shipments.list(sort=mo.F.id.desc(), count=3)
+        assert [s.id for s in newest_first.items] == sorted((s.id for s in newest_first.items), reverse=True)
+        assert newest_first.total_count > 3
 
 
 # ------------------------------------------------------------------------------ create: the control test

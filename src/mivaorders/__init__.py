@@ -42,6 +42,7 @@ from ._exceptions import (
 from ._flatten import FlatValue, flatten_items, flatten_orders
 from ._page import Page
 from ._version import __version__
+from ._writeback import CustomFieldInput
 from .filters import (
     ALL_COLUMNS,
     BUSINESS_TITLE,
@@ -185,6 +186,7 @@ __all__ = [
     "Queues",
     # write-back
     "AsyncShipments",
+    "CustomFieldInput",
     "ShipmentUpdate",
     "Shipments",
     # the order model

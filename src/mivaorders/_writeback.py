@@ -40,7 +40,7 @@ from ._exceptions import (
 )
 from ._page import Page
 from ._query import OrderQuery, check_page_size
-from .filters import ITEMS, SHIPMENTS, And, Condition, Expr, F, Or, compile_filter, raw
+from .filters import ITEMS, SHIPMENTS, And, Condition, Expr, F, Or, SortKey, compile_filter, raw
 from .models import ItemStatus, Order, OrderCustomField, OrderItem, OrderShipment, ShipmentStatus
 from .retry import proves_not_acted
 
@@ -326,9 +326,7 @@ def uncertain(exc: MivaError, call: Call, *, in_fulfil: bool = False) -> MivaErr
     if in_fulfil:
         what = "and reading the order back failed too, so it is not known whether the shipment was created"
     else:
-        what = (
-            "so a shipment may have been created. It was not sent again, since a repeat can create a second"
-        )
+        what = "so a shipment may have been created. It was not sent again: a repeat can create a second one"
     return UncertainWriteError(
         f"the request may have reached the store ({exc}), {what}. {_RUN_AGAIN if in_fulfil else _LOOK_FIRST}",
         function=call.label,
@@ -354,7 +352,7 @@ def shipment_list_call(
     *,
     order_id: int | None,
     where: Expr | None,
-    sort: str | None,
+    sort: str | SortKey | None,
     count: int,
     offset: int,
     items: bool,
@@ -371,6 +369,8 @@ def shipment_list_call(
     combined: Expr | None = None
     for condition in conditions:
         combined = condition if combined is None else combined & condition
+    if isinstance(sort, SortKey):
+        sort = str(sort)
     if sort is not None and (not isinstance(sort, str) or sort.lstrip("-") not in SHIPMENT_COLUMNS):
         raise ArgumentError(
             f"sort {sort!r} is not a shipment column; Miva would silently sort by id "
@@ -582,6 +582,7 @@ def fulfil_steps(request: FulfilRequest) -> Steps[OrderShipment]:
         call = create_call(request.order_id, plan.lines, once=True)
         try:
             envelope, _ = yield Send(call)
+            created = decode_created(envelope)
         except MivaError as exc:
             if isinstance(exc, ArgumentError):
                 raise
@@ -602,7 +603,7 @@ def fulfil_steps(request: FulfilRequest) -> Steps[OrderShipment]:
             if isinstance(plan, _Create) and rounds >= MAX_CREATE_ROUNDS:
                 raise exc
             continue
-        plan = _Existing(decode_created(envelope))
+        plan = _Existing(created)
     shipment = plan.shipment
     update = request.update_for(shipment)
     if update is None:

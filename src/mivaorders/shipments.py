@@ -27,7 +27,7 @@ from ._writeback import (
     uncertain,
     update_call,
 )
-from .filters import Expr, F
+from .filters import Expr, F, SortKey
 from .models import OrderShipment
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class Shipments:
         *,
         order_id: int | None = None,
         where: Expr | None = None,
-        sort: str | None = None,
+        sort: str | SortKey | None = None,
         count: int = 100,
         offset: int = 0,
         items: bool = False,
@@ -170,7 +170,7 @@ class AsyncShipments:
         *,
         order_id: int | None = None,
         where: Expr | None = None,
-        sort: str | None = None,
+        sort: str | SortKey | None = None,
         count: int = 100,
         offset: int = 0,
         items: bool = False,

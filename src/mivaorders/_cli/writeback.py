@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-
-from mivaorders._client import Client
-from mivaorders._exceptions import PartialWriteError
-from mivaorders._writeback import CustomFieldInput
+from typing import TYPE_CHECKING
 
 from .console import EXIT_PARTIAL, CliError, Console, plural
+
+if TYPE_CHECKING:  # the parser imports this module: keep --help free of the client's imports
+    from mivaorders._client import Client
+    from mivaorders._writeback import CustomFieldInput
 
 __all__ = ["INTERRUPTED", "add_writeback_commands", "run_mark", "run_ship"]
 
@@ -135,6 +136,8 @@ def parse_fields(pairs: list[str]) -> dict[str, CustomFieldInput]:
 
 
 def run_mark(args: argparse.Namespace, console: Console, client: Client) -> int:
+    from mivaorders._exceptions import PartialWriteError
+
     values = parse_fields(args.fields)
     try:
         client.orders.set_custom_fields(args.order_id, values, module=args.module)
