@@ -640,3 +640,50 @@ def test_the_exported_flag_can_be_filtered_on() -> None:
         flag = mo.F("CustomField_Values:customfields:erp_exported")
         pending = {o.id for o in client.orders.iter(where=flag != "1", columns=())}
         assert pending == set(ids) - {ids[0]}
+
+
+def test_fulfil_is_pure_steps_that_pause_and_look_after_an_unanswered_create() -> None:
+    """The conversation without any client: a lost create answer leads to a pause and a re-read, a
+    failure that proves the store never acted to a re-read without the pause; never a blind second create."""
+    from mivaorders._conversation import Pause, Send
+    from mivaorders._writeback import SETTLE_SECONDS, FulfilRequest, fulfil_steps
+
+    store = FakeStore(orders=5, seed=18)
+    (order_id,) = new_orders(store, 1, items=1)
+    with store.client(retry=None) as client:
+
+        def answer(step: Send | Pause) -> Any:
+            assert isinstance(step, Send)
+            return client._run(step.call)
+
+        for failure, pauses in [
+            (mo.TransportError("lost", maybe_sent=True), True),
+            (mo.TransportError("refused", maybe_sent=False), False),
+        ]:
+            request = FulfilRequest.build(
+                order_id,
+                tracking_number="1ZPURE",
+                tracking_type="UPS",
+                line_ids=None,
+                cost=None,
+                mark_shipped=True,
+            )
+            steps = fulfil_steps(request)
+            read = next(steps)
+            assert isinstance(read, Send)
+            assert read.call.function == "OrderList_Load_Query"
+            create = steps.send(answer(read))
+            assert isinstance(create, Send)
+            assert create.call.function == CREATE
+            # the store never sees this create; the conversation is told it failed
+            after = steps.throw(failure)
+            if pauses:
+                assert after == Pause(SETTLE_SECONDS)
+                after = steps.send(None)
+            assert isinstance(after, Send)
+            assert after.call.function == "OrderList_Load_Query"  # it looks before anything else
+            again = steps.send(answer(after))
+            assert isinstance(again, Send)
+            assert again.call.function == CREATE  # nothing there: creating is safe now
+            steps.close()
+    assert store.shipments(order_id) == []
