@@ -38,6 +38,7 @@ from ._version import __version__
 from .orders import AsyncOrders, Orders
 from .queues import AsyncQueues, Queues
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from .shipments import AsyncShipments, Shipments
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "MulticallResult"]
 
@@ -303,7 +304,7 @@ class _BaseClient(Generic[_HttpT]):
 
     def _reset_resources(self) -> None:
         """Forget cached resource objects (they hold a reference to the client they were made for)."""
-        for name in ("orders", "queues"):
+        for name in ("orders", "queues", "shipments"):
             self.__dict__.pop(name, None)
 
     def __repr__(self) -> str:
@@ -420,6 +421,11 @@ class Client(_BaseClient[httpx.Client]):
         """Order workflow queues: ``list_queues``, ``load``, ``acknowledge``, ``drain``."""
         return Queues(self)
 
+    @functools.cached_property
+    def shipments(self) -> Shipments:
+        """Shipments: ``create`` (never repeated blindly), ``update`` (all tracking fields), ``list``."""
+        return Shipments(self)
+
     def close(self) -> None:
         """Close the connection pool, if this client owns it."""
         if self._owns_http:
@@ -511,6 +517,11 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
     def queues(self) -> AsyncQueues:
         """Order workflow queues; see :attr:`Client.queues`."""
         return AsyncQueues(self)
+
+    @functools.cached_property
+    def shipments(self) -> AsyncShipments:
+        """Shipments; see :attr:`Client.shipments`."""
+        return AsyncShipments(self)
 
     async def close(self) -> None:
         """Close the connection pool, if this client owns it."""

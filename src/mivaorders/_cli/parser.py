@@ -6,6 +6,8 @@ import argparse
 
 from mivaorders._version import __version__
 
+from .writeback import add_writeback_commands
+
 __all__ = ["build_parser"]
 
 _EPILOG = """\
@@ -154,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-ack", action="store_true", help="the store's workflow moves orders out as they load"
     )
     drain.add_argument("--page-size", type=_positive, default=100)
+
+    add_writeback_commands(command)
 
     webhook = command("webhook", "order webhooks")
     webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="ACTION", required=True)
