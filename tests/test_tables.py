@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 
 import attrs
@@ -153,3 +154,12 @@ def test_refusals(orders: list[mo.Order]) -> None:
 def test_utc_everywhere(orders: list[mo.Order]) -> None:
     frame = mo.to_pandas(orders[:10])
     assert str(frame["orderdate"].dtype) == "timestamp[us, tz=UTC][pyarrow]"
+
+
+def test_a_clear_message_when_an_extra_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # makes `import pandas` fail
+    with pytest.raises(ImportError, match=r"mivaorders\[pandas\]"):
+        mo.to_pandas([])
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(ImportError, match=r"mivaorders\[arrow\]"):
+        mo.to_arrow([])

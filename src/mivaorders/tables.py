@@ -171,29 +171,21 @@ _ORDER_COLUMNS: tuple[_Column, ...] = (
 _Row: TypeAlias = tuple[Order, OrderItem]
 
 
-def _of_order(get: _Getter) -> _Getter:
+def _of_order(get: Callable[[Order], object]) -> _Getter:
     def of_row(row: object) -> object:
         return get(typing.cast("_Row", row)[0])
 
     return of_row
 
 
-def _of_item(get: _Getter) -> _Getter:
+def _of_item(get: Callable[[OrderItem], object]) -> _Getter:
     def of_row(row: object) -> object:
         return get(typing.cast("_Row", row)[1])
 
     return of_row
 
 
-def _item_extra(compute: Callable[[OrderItem], FlatValue]) -> _Getter:
-    def of_row(row: object) -> object:
-        return compute(typing.cast("_Row", row)[1])
-
-    return of_row
-
-
-def _customer_name(order: object) -> object:
-    assert isinstance(order, Order)
+def _customer_name(order: Order) -> str:
     return f"{order.bill_fname} {order.bill_lname}".strip()
 
 
@@ -216,23 +208,23 @@ _ITEM_COLUMNS: tuple[_Column, ...] = (
         _Column(c.name, c.kind, _of_item(c.get))
         for c in _scalar_columns(OrderItem, skip=frozenset({"order_id"}))
     ),
-    _Column("options", "str", _item_extra(_option_text)),
+    _Column("options", "str", _of_item(_option_text)),
     _Column(
-        "option_price_total", "decimal", _item_extra(lambda i: sum((o.price for o in i.options), Decimal(0)))
+        "option_price_total", "decimal", _of_item(lambda i: sum((o.price for o in i.options), Decimal(0)))
     ),
     _Column(
-        "discount_total", "decimal", _item_extra(lambda i: sum((d.discount for d in i.discounts), Decimal(0)))
+        "discount_total", "decimal", _of_item(lambda i: sum((d.discount for d in i.discounts), Decimal(0)))
     ),
-    _Column("shipment_code", "str", _item_extra(_shipment("code"))),
-    _Column("ship_date", "time", _item_extra(_shipment("ship_date"))),
-    _Column("tracktype", "str", _item_extra(_shipment("tracktype"))),
-    _Column("tracknum", "str", _item_extra(_shipment("tracknum"))),
+    _Column("shipment_code", "str", _of_item(_shipment("code"))),
+    _Column("ship_date", "time", _of_item(_shipment("ship_date"))),
+    _Column("tracktype", "str", _of_item(_shipment("tracktype"))),
+    _Column("tracknum", "str", _of_item(_shipment("tracknum"))),
     _Column(
         "subscription_id",
         "int",
-        _item_extra(lambda i: None if i.subscription is None else i.subscription.id),
+        _of_item(lambda i: None if i.subscription is None else i.subscription.id),
     ),
-    _Column("part_count", "int", _item_extra(lambda i: len(i.parts))),
+    _Column("part_count", "int", _of_item(lambda i: len(i.parts))),
 )
 
 
@@ -347,10 +339,10 @@ def to_pandas(orders: Iterable[Order], *, table: TableName = "orders") -> pd.Dat
     ``df["total"].sum()`` is an exact ``Decimal``; ``df["orderdate"]`` is aware UTC. Needs the ``pandas``
     extra (``pip install 'mivaorders[pandas]'``).
     """
-    arrow_table = to_arrow(orders, table=table)
     try:
         import pandas
     except ImportError:
         raise ImportError("mivaorders.to_pandas() needs pandas: pip install 'mivaorders[pandas]'") from None
+    arrow_table = to_arrow(orders, table=table)
     frame: pd.DataFrame = arrow_table.to_pandas(types_mapper=pandas.ArrowDtype)
     return frame
