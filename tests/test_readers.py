@@ -171,3 +171,31 @@ def test_read_sqlite_refusals(tmp_path: Path) -> None:
         list(mo.read_sqlite(other))
     with pytest.raises(mo.ArgumentError, match="batch_size"):
         mo.read_sqlite(other, batch_size=0)
+
+
+# -- what the command line writes -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_reads_what_the_cli_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mivaorders.cli import main
+
+    store = FakeStore(orders=40, seed=6)
+    for name in ("MIVA_CONFIG", "MIVA_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with store.serve() as endpoint:
+        monkeypatch.setenv("MIVA_ENDPOINT", endpoint)
+        monkeypatch.setenv("MIVA_STORE_CODE", store.store_code)
+        monkeypatch.setenv("MIVA_API_TOKEN", store.token)
+        monkeypatch.setenv("MIVA_SIGNING_KEY", store.signing_key)
+        assert main(["-q", "pull", "--since", "2000-01-01", "-o", "pulled.jsonl"]) == 0
+        assert main(["-q", "sync", "--db", "synced.db"]) == 0
+    truth = {oid: mo.structure_order(data) for oid, data in store.truth().items()}
+    pulled = list(mo.read_jsonl(tmp_path / "pulled.jsonl"))
+    assert {o.id for o in pulled} == set(truth)
+    synced = list(mo.read_sqlite(tmp_path / "synced.db"))
+    assert [o.id for o in synced] == sorted(truth)
+    for order in (*pulled, *synced):
+        assert order.total == truth[order.id].total
+        assert order.items == truth[order.id].items
