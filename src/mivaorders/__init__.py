@@ -5,7 +5,7 @@ Everything public is importable from here; the modules starting with ``_`` are i
 
 from __future__ import annotations
 
-from . import filters, models
+from . import filters, json, models, tables
 from ._auth import Auth, HmacAuth, SshAuth, TokenAuth
 from ._client import DEFAULT_TIMEOUT, AsyncClient, Client, MulticallResult
 from ._converter import (
@@ -41,6 +41,7 @@ from ._exceptions import (
 )
 from ._flatten import FlatValue, flatten_items, flatten_orders
 from ._page import Page
+from ._readers import read_jsonl, read_sqlite
 from ._version import __version__
 from ._writeback import CustomFieldInput
 from .filters import (
@@ -106,6 +107,7 @@ from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Pag
 from .queues import AckResult, AsyncQueues, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
 from .shipments import AsyncShipments, Shipments, ShipmentUpdate
+from .tables import to_arrow, to_pandas
 
 __all__ = [
     # clients and credentials
@@ -225,10 +227,17 @@ __all__ = [
     "converter",
     "flatten_items",
     "flatten_orders",
+    "json",
     "make_converter",
     "models",
     "structure_order",
     "structure_page",
+    # tables and saved orders
+    "read_jsonl",
+    "read_sqlite",
+    "tables",
+    "to_arrow",
+    "to_pandas",
     # meta
     "__version__",
 ]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from . import _display
 from ._columns import ADDRESS_PARTS
 from ._converter import structure_page
 from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
@@ -530,6 +531,9 @@ class Queues(_QueuesBase):
     def __init__(self, client: Client) -> None:
         self._client = client
 
+    def __repr__(self) -> str:
+        return _display.resource_repr(self, self._client)
+
     def list_queues(self) -> list[Queue]:
         """The store's queues, discovered through ``OrderCustomFieldList_Load``."""
         envelope, _ = self._client._run(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
@@ -613,6 +617,9 @@ class AsyncQueues(_QueuesBase):
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+
+    def __repr__(self) -> str:
+        return _display.resource_repr(self, self._client)
 
     async def list_queues(self) -> list[Queue]:
         """The store's queues; see :meth:`Queues.list_queues`."""

@@ -210,12 +210,13 @@ class FakeStore:
         """Answer one request with faults applied (None when a fault drops the connection)."""
         return self._dispatcher.dispatch(request).response
 
-    def transport(self) -> httpx.BaseTransport:
-        """An httpx transport into this store: ``httpx.Client(transport=store.transport())``."""
+    def transport(self) -> FakeStoreTransport:
+        """An httpx transport into this store, for ``httpx.Client`` and ``httpx.AsyncClient`` alike:
+        ``httpx.Client(transport=store.transport())``, ``httpx.AsyncClient(transport=store.transport())``."""
         return FakeStoreTransport(self._dispatcher, client_ip=self.client_ip)
 
-    def async_transport(self) -> httpx.AsyncBaseTransport:
-        """The async twin of :meth:`transport`."""
+    def async_transport(self) -> FakeStoreTransport:
+        """The same as :meth:`transport` (kept from when the two were different classes)."""
         return FakeStoreAsyncTransport(self._dispatcher, client_ip=self.client_ip)
 
     def client(self, **options: Any) -> Client:
