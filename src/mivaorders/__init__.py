@@ -28,8 +28,10 @@ from ._exceptions import (
     HTTPStatusError,
     InvalidParameterError,
     ItemError,
+    LostPageError,
     MivaError,
     NotFoundError,
+    RecoveryUnavailableError,
     RequestTimeoutError,
     ResponseDecodeError,
     ResponseValidationError,
@@ -99,7 +101,7 @@ from .models import (
 )
 from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
 from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Paging
-from .queues import AckResult, AsyncQueues, DrainReport, DrainStop, Queue, Queues
+from .queues import AckResult, AsyncQueues, DrainPage, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
 
 __all__ = [
@@ -125,8 +127,10 @@ __all__ = [
     "HTTPStatusError",
     "InvalidParameterError",
     "ItemError",
+    "LostPageError",
     "MivaError",
     "NotFoundError",
+    "RecoveryUnavailableError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseValidationError",
@@ -172,6 +176,7 @@ __all__ = [
     # queues
     "AckResult",
     "AsyncQueues",
+    "DrainPage",
     "DrainReport",
     "DrainStop",
     "Queue",

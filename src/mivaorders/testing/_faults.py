@@ -284,9 +284,9 @@ class Dispatcher:
     def dispatch(self, request: ProtocolRequest) -> Outcome:
         stats = self.protocol.stats
         strike = None
+        functions = request_functions(request.body)
         if self.faults.active:
-            body = request.body
-            strike = self.faults.pick(request_functions(body), multicall=is_multicall(body))
+            strike = self.faults.pick(functions, multicall=is_multicall(request.body))
         delay = self._latency()
         if strike is None:
             outcome = Outcome(self.protocol.handle(request), delay)
@@ -296,10 +296,13 @@ class Dispatcher:
         response = outcome.response
         if response is None or outcome.cut is not None:
             sent = outcome.cut or 0
-            stats.record_request(status=None, bytes_in=len(request.body), bytes_out=sent)
+            stats.record_request(status=None, bytes_in=len(request.body), bytes_out=sent, functions=functions)
         else:
             stats.record_request(
-                status=response.status, bytes_in=len(request.body), bytes_out=len(response.body)
+                status=response.status,
+                bytes_in=len(request.body),
+                bytes_out=len(response.body),
+                functions=functions,
             )
         return outcome
 
