@@ -144,6 +144,34 @@ def test_control_without_recovery_loses_orders(kind: str, seed: int) -> None:
     assert not collector.recovered_ids
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_orders_changing_during_a_faulty_drain_are_all_delivered(kind: str) -> None:
+    """New orders arrive and queued ones are re-queued by line changes while answers get lost."""
+    store, queued = queued_store(120, seed=26)
+    lost_answers_and_5xx(store, 26)
+    collector = Collector()
+    entered = set(queued)
+    requeued: set[int] = set()
+
+    def handler(orders: DrainPage) -> None:
+        collector(orders)
+        if len(collector.pages) <= 10:
+            entered.add(store.create_order())
+            store.update_order(orders[0].id, add_item=True)  # back into the queue, with a new total
+            requeued.add(orders[0].id)
+
+    report = run_drain(kind, store, handler, page_size=6)
+    assert report.stopped is DrainStop.EMPTY
+    assert report.recoveries > 0
+    assert store.queue_members(QUEUE) == []
+    assert entered <= set(collector.seen)
+    truth = store.truth()
+    for oid in requeued:
+        assert collector.seen[oid][-1].total == truth[oid]["total"], (
+            f"order {oid}: re-queued edit not delivered"
+        )
+
+
 # -- refusing to start -----------------------------------------------------------------------------
 
 
@@ -402,6 +430,15 @@ def test_recover_lost_page_checks_its_arguments_first() -> None:
         with pytest.raises(mo.ArgumentError):
             client.queues.recover_lost_page(datetime.now(timezone.utc), exclude=[0])
     assert store.stats.requests == 0
+
+
+def test_recover_lost_page_refuses_a_queue_the_store_does_not_have() -> None:
+    """Miva ignores a search field it does not know: searching a missing queue would return everything."""
+    store, _ = queued_store(3, seed=25)
+    with store.client() as client, pytest.raises(mo.RecoveryUnavailableError) as refused:
+        client.queues.recover_lost_page(datetime.now(timezone.utc), moved_to="exported")
+    assert refused.value.reason == "no_such_queue"
+    assert "OrderList_Load_Query" not in {f for fs in store.stats.request_log for f in fs}
 
 
 def test_since_follows_the_stores_clock_not_ours() -> None:

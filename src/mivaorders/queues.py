@@ -628,7 +628,27 @@ def _load_steps(call: Call, queue: str, acknowledge: bool, store_time: StoreTime
         raise lost_error(queue, since, exc, moved_to=None) from exc
 
 
-def _search_steps(search: LostPageSearch) -> _Steps[list[Order]]:
+def _destination_steps(queue: str, moved_to: str, advice: str) -> _Steps[str]:
+    """The destination queue as the store spells it; :class:`RecoveryUnavailableError` when it has none."""
+    envelope, _ = yield _Send(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
+    codes = {q.code.casefold(): q.code for q in _queues_from(envelope)}
+    if moved_to.casefold() not in codes:
+        known = ", ".join(sorted(codes.values())) or "none"
+        where = f"queue {queue!r}: " if queue else ""
+        raise RecoveryUnavailableError(
+            f"{where}the destination queue {moved_to!r} does not exist in this store (its queues: {known}), "
+            "so the page of a lost answer could not be found again. Pass the queue the store's retrieval "
+            f"workflow moves orders to as moved_to{advice}",
+            queue=queue,
+            moved_to=moved_to,
+            reason="no_such_queue",
+        )
+    # The search field must name it exactly; Miva ignores a search field it does not know.
+    return codes[moved_to.casefold()]
+
+
+def _search_steps(queue: str, search: LostPageSearch) -> _Steps[list[Order]]:
+    search.moved_to = yield from _destination_steps(queue, search.moved_to, "")
     found: list[Order] = []
     while (call := search.next_call()) is not None:
         envelope, _ = yield _Send(call)
@@ -641,23 +661,11 @@ def _check_recovery_steps(state: _Drain, store_time: StoreTime) -> _Steps[None]:
     moved_to = state.moved_to
     assert moved_to is not None
     advice = (
-        "or pass moved_to=None to accept that a lost answer loses orders; "
+        ", or moved_to=None to accept that a lost answer loses orders; "
         f"nothing was loaded from {state.queue!r}"
     )
     try:
-        envelope, _ = yield _Send(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
-        codes = {q.code.casefold(): q.code for q in _queues_from(envelope)}
-        if moved_to.casefold() not in codes:
-            known = ", ".join(sorted(codes.values())) or "none"
-            raise RecoveryUnavailableError(
-                f"queue {state.queue!r}: the destination queue {moved_to!r} does not exist in this store "
-                f"(its queues: {known}), so the page of a lost answer could not be found again. Pass the "
-                f"queue the store's retrieval workflow moves orders to as moved_to, {advice}",
-                queue=state.queue,
-                moved_to=moved_to,
-                reason="no_such_queue",
-            )
-        state.moved_to = codes[moved_to.casefold()]  # the store's own spelling, for the search field
+        state.moved_to = yield from _destination_steps(state.queue, moved_to, advice)
         # The search a recovery runs, over an empty window: proves the token may run it.
         now = datetime.fromtimestamp(math.floor(store_time.clock()), tz=timezone.utc)
         probe = member_of(state.moved_to) & (F.dt_updated >= now)
@@ -668,7 +676,7 @@ def _check_recovery_steps(state: _Drain, store_time: StoreTime) -> _Steps[None]:
         raise RecoveryUnavailableError(
             f"queue {state.queue!r}: the API token may not run {exc.function or 'the search'} "
             f"({exc.error_message}), which finding a lost page again needs: grant it "
-            f"OrderCustomFieldList_Load and OrderList_Load_Query, {advice}",
+            f"OrderCustomFieldList_Load and OrderList_Load_Query{advice}",
             queue=state.queue,
             moved_to=moved_to,
             reason="permission",
@@ -818,6 +826,10 @@ class _QueuesBase:
         return LostPageSearch(destination, since, query, size, lambda order: order.id not in skip)
 
 
+def _queue_of(lost: object) -> str:
+    return lost.queue if isinstance(lost, LostPageError) else ""
+
+
 def _decode(envelope: Mapping[str, Any], function: str) -> Page[Order]:
     return structure_page(envelope.get("data"), Order, function=function)
 
@@ -876,7 +888,7 @@ class Queues(_QueuesBase):
         already have), sorted by id. It may hold orders someone else moved there in the same seconds.
         """
         search = self._lost_page_search(lost, moved_to, columns, passphrase, exclude, page_size)
-        return self._drive(_search_steps(search))
+        return self._drive(_search_steps(_queue_of(lost), search))
 
     def _drive(self, steps: _Steps[T], handler: Handler | None = None) -> T:
         answer: Any = None
@@ -986,7 +998,7 @@ class AsyncQueues(_QueuesBase):
     ) -> list[Order]:
         """The orders a lost no-acknowledgement load moved out; see :meth:`Queues.recover_lost_page`."""
         search = self._lost_page_search(lost, moved_to, columns, passphrase, exclude, page_size)
-        return await self._drive(_search_steps(search))
+        return await self._drive(_search_steps(_queue_of(lost), search))
 
     async def _drive(self, steps: _Steps[T], handler: AsyncHandler | None = None) -> T:
         answer: Any = None
