@@ -429,6 +429,8 @@ def test_recover_lost_page_checks_its_arguments_first() -> None:
             client.queues.recover_lost_page("yesterday")  # type: ignore[arg-type]
         with pytest.raises(mo.ArgumentError):
             client.queues.recover_lost_page(datetime.now(timezone.utc), exclude=[0])
+        with pytest.raises(mo.ArgumentError, match="moved_to"):
+            client.queues.recover_lost_page(datetime.now(timezone.utc), moved_to="")
     assert store.stats.requests == 0
 
 
@@ -604,3 +606,46 @@ def test_cli_sync_queue_no_ack(
     assert code == 0
     with contextlib.closing(sqlite3.connect(db)) as conn:
         assert {row[0] for row in conn.execute("SELECT id FROM orders")} == queued
+
+
+# -- the simulator behaves like the store here -----------------------------------------------------
+
+
+def test_simulated_move_bumps_dt_updated_and_membership_is_searchable() -> None:
+    store, queued = queued_store(8, seed=27)
+    store.freeze()
+    store.advance(120)
+    moment = datetime.fromtimestamp(store.clock.now(), tz=timezone.utc)
+    member = mo.F(f"CustomField_Values:orderworkflow:{RETRIEVED_QUEUE}") == "1"
+    # The answer is lost after the store acted: the orders moved all the same.
+    store.faults.script(Fault.drop(0.5), times=1, when="after", function=LOAD)
+    with store.client(retry=FAST) as client:
+        with pytest.raises(mo.LostPageError):
+            client.queues.load(QUEUE, count=3)
+        moved = client.orders.list(where=member & (mo.F.dt_updated >= moment), columns=(), count=100)
+        before = client.orders.list(where=member & (mo.F.dt_updated < moment), columns=(), count=100)
+    assert {o.id for o in moved} == set(sorted(queued)[:3])
+    assert all(o.dt_updated == moment for o in moved)
+    assert not {o.id for o in before} & queued
+    assert set(store.queue_members(RETRIEVED_QUEUE)) >= {o.id for o in moved}
+    assert store.stats.request_log[-3] == (LOAD,)  # faulted requests are logged too
+
+
+def test_simulated_remove_workflow_moves_orders_nowhere() -> None:
+    store, queued = queued_store(6, seed=28, workflow="remove")
+    with store.client() as client:
+        page = client.queues.load(QUEUE, count=4)
+    taken = {o.id for o in page}
+    assert len(taken) == 4
+    assert set(store.queue_members(QUEUE)) == queued - taken
+    assert taken.isdisjoint(store.queue_members(RETRIEVED_QUEUE))
+
+
+def test_simulated_token_without_a_function_permission() -> None:
+    store, _ = queued_store(3, seed=29)
+    store.configure(denied_functions=["Module:orderworkflow:OrderList_Acknowledge"])
+    assert store.access.denied_functions == frozenset({"Module:orderworkflow:OrderList_Acknowledge"})
+    with store.client() as client:
+        assert client.queues.list_queues()
+        with pytest.raises(mo.AuthenticationError, match="Access denied"):
+            client.queues.acknowledge([1])

@@ -806,7 +806,8 @@ class _QueuesBase:
         page_size: int,
     ) -> LostPageSearch:
         if isinstance(lost, LostPageError):
-            since, moved_to = lost.since, moved_to or lost.moved_to
+            since = lost.since
+            moved_to = lost.moved_to if moved_to is None else moved_to
         elif isinstance(lost, datetime):
             if lost.tzinfo is None or lost.utcoffset() is None:
                 raise ArgumentError(
@@ -817,7 +818,7 @@ class _QueuesBase:
             raise ArgumentError(
                 f"lost must be a LostPageError or an aware datetime, not {type(lost).__name__}"
             )
-        destination = check_moved_to(moved_to or RETRIEVED_QUEUE, "")
+        destination = check_moved_to(RETRIEVED_QUEUE if moved_to is None else moved_to, "")
         assert destination is not None
         excluded = list(exclude)
         skip = set(_check_ids(excluded)) if excluded else set()
