@@ -289,6 +289,48 @@ def test_lost_page_comes_back_flagged_and_exactly_once(kind: str, caplog: pytest
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_a_store_that_acts_after_the_search_is_caught_by_the_final_search(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read timeout while the store is still working: it moves the page after the drain searched for it.
+    Once the queue is empty those orders have left it, so a last search from the first loss finds them."""
+    caplog.set_level(logging.INFO, logger="mivaorders")
+    store, queued = queued_store(15, seed=30)
+    collector = Collector()
+
+    def handler(orders: DrainPage) -> None:
+        collector(orders)
+        if len(collector.pages) == 1:
+            # The next load's connection drops; the store acts on it just before the 2nd request after it
+            # (the next load), i.e. after the drain's immediate search came back empty.
+            store.faults.script(Fault.late(requests=2), times=1, function=LOAD)
+
+    report = run_drain(kind, store, handler, page_size=5)
+    late_page = sorted(queued)[5:10]
+    assert report.stopped is DrainStop.EMPTY
+    assert set(collector.seen) == queued
+    assert collector.pages[-1] == (True, late_page)  # found by the final search
+    assert report.recoveries == 1
+    assert report.recovered == 5
+    assert "final search after 1 lost answer(s): 5 more order(s)" in caplog.text
+
+
+def test_without_the_final_search_a_late_acting_store_would_lose_the_page() -> None:
+    """The control for the test above: the immediate search alone finds nothing."""
+    store, queued = queued_store(15, seed=30)
+    with store.client(retry=FAST) as client:
+        client.queues.load(QUEUE, count=5)
+        # It acts before the 3rd request after the lost load: after recover_lost_page's two requests.
+        store.faults.script(Fault.late(requests=3), times=1, function=LOAD)
+        with pytest.raises(mo.LostPageError) as raised:
+            client.queues.load(QUEUE, count=5)
+        assert client.queues.recover_lost_page(raised.value, exclude=sorted(queued)[:5]) == []
+        client.queues.load(QUEUE, count=5)  # the store acts on the lost load first
+        late = client.queues.recover_lost_page(raised.value, exclude=sorted(queued)[:5], columns=())
+    assert [o.id for o in late][:5] == sorted(queued)[5:10]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_failure_before_the_store_acted_recovers_nothing(kind: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="mivaorders")
     store, queued = queued_store(15, seed=11)
@@ -338,11 +380,11 @@ def test_handler_failing_on_a_recovered_page_says_where_the_orders_are(
 
 def test_loads_lost_again_and_again_give_up_after_recovering_each() -> None:
     store, queued = queued_store(10, seed=14)
-    store.faults.script(Fault.http(503), times=5, when="before", function=LOAD)
+    store.faults.script(Fault.http(503), times=10, when="before", function=LOAD)
     collector = Collector()
     with pytest.raises(mo.HTTPStatusError):
         run_drain("sync", store, collector, page_size=5)
-    assert loads_sent(store) == 5
+    assert loads_sent(store) == 10
     assert set(store.queue_members(QUEUE)) == queued  # nothing moved, nothing lost
 
 
@@ -649,3 +691,11 @@ def test_simulated_token_without_a_function_permission() -> None:
         assert client.queues.list_queues()
         with pytest.raises(mo.AuthenticationError, match="Access denied"):
             client.queues.acknowledge([1])
+
+
+def test_late_fault_is_checked() -> None:
+    with pytest.raises(ValueError, match="requests"):
+        Fault.late(0)
+    store = FakeStore(orders=0, seed=31)
+    with pytest.raises(ValueError, match="before the store acts"):
+        store.faults.script(Fault.late(), when="after")

@@ -88,7 +88,7 @@ _UNKNOWN_ORDER = "MER-UTIL-ORWF-00180"
 # Rounds in a row that acknowledge nothing new before drain gives up (constant churn, a stuck queue).
 _MAX_IDLE_ROUNDS = 3
 # Loads in a row whose answers were lost (each one recovered) before drain gives up and raises.
-_MAX_LOST_IN_A_ROW = 5
+_MAX_LOST_IN_A_ROW = 10
 
 
 class DrainPage(list[Order]):
@@ -325,6 +325,7 @@ class _Drain:
         self.recovered = 0
         self.lost_in_a_row = 0
         self.unrecovered: list[datetime] = []  # lost loads whose search found nothing
+        self.first_lost: datetime | None = None  # where the final search starts
         self.page_recovered = False
         self.started = time.monotonic()
         self.delivered_ids: dict[int, int] = {}
@@ -432,6 +433,8 @@ class _Drain:
     def searched(self, search: LostPageSearch) -> None:
         self.recoveries += 1
         self.lost_in_a_row += 1
+        if self.first_lost is None or search.since < self.first_lost:
+            self.first_lost = search.since
         if search.found:
             logger.warning(
                 "queue %r: recovered %d order(s) of a page whose answer was lost: the ones this drain had "
@@ -452,6 +455,20 @@ class _Drain:
                 since_text(search.since),
                 search.scanned,
             )
+
+    def swept(self, search: LostPageSearch) -> None:
+        level = logging.WARNING if search.found else logging.INFO
+        logger.log(
+            level,
+            "queue %r: final search after %d lost answer(s): %d more order(s) recovered from queue %r "
+            "(%d updated since %s looked at)",
+            self.queue,
+            self.recoveries,
+            search.found,
+            search.moved_to,
+            search.scanned,
+            since_text(search.since),
+        )
 
     def destination_call(self) -> Call | None:
         """Once, after the first page: are the orders just loaded now in ``moved_to``?"""
@@ -696,12 +713,31 @@ def _recover_steps(state: _Drain, since: datetime, cause: MivaError) -> _Steps[N
         since_text(since),
     )
     search = state.lost_search(since)
+    yield from _hand_out_steps(state, search, cause)
+    state.searched(search)
+
+
+def _sweep_steps(state: _Drain) -> _Steps[None]:
+    """After a drain that lost answers: search once more, from the first loss on.
+
+    A store still working when its answer was cut off (a read timeout) moves the orders after the search
+    that followed; by the time the queue is empty they have all left it, so now they are in ``moved_to``.
+    """
+    assert state.first_lost is not None
+    search = state.lost_search(state.first_lost)
+    yield from _hand_out_steps(state, search, None)
+    state.swept(search)
+
+
+def _hand_out_steps(state: _Drain, search: LostPageSearch, cause: MivaError | None) -> _Steps[None]:
+    """Run a search for lost orders, handing each batch found to the handler as a recovered page."""
     while (call := search.next_call()) is not None:
         try:
             envelope, _ = yield _Send(call)
             orders = search.take(_decode(envelope, call.label))
         except MivaError as exc:
-            raise state.lost(since, cause, note=f" (the search failed too: {type(exc).__name__})") from exc
+            what = "the search failed too" if cause is not None else "the final search for late moves failed"
+            raise state.lost(search.since, cause or exc, note=f" ({what}: {type(exc).__name__})") from exc
         if not orders:
             continue
         page = state.deliver(orders, recovered=True)
@@ -710,7 +746,6 @@ def _recover_steps(state: _Drain, since: datetime, cause: MivaError) -> _Steps[N
         except BaseException:
             state.lost_page_warning()
             raise
-    state.searched(search)
 
 
 def _drain_steps(state: _Drain, store_time: StoreTime) -> _Steps[DrainReport]:
@@ -762,6 +797,8 @@ def _drain_steps(state: _Drain, store_time: StoreTime) -> _Steps[DrainReport]:
         state.acknowledged_ids(safe, result)
         if state.done:
             break
+    if state.first_lost is not None:
+        yield from _sweep_steps(state)
     return state.report()
 
 
