@@ -699,3 +699,21 @@ def test_late_fault_is_checked() -> None:
     store = FakeStore(orders=0, seed=31)
     with pytest.raises(ValueError, match="before the store acts"):
         store.faults.script(Fault.late(), when="after")
+
+
+@pytest.mark.parametrize("moved_to", [RETRIEVED_QUEUE, None])
+def test_a_page_of_reedited_orders_is_not_mistaken_for_an_add_only_workflow(moved_to: str | None) -> None:
+    """Orders edited right after delivery come back first (loads sort by id); they are new versions."""
+    store, queued = queued_store(6, seed=32)
+    collector = Collector()
+
+    def handler(orders: DrainPage) -> None:
+        collector(orders)
+        if len(collector.pages) == 1:
+            for order in orders:
+                store.update_order(order.id, add_item=True)  # re-queued, with a new total
+
+    report = run_drain("sync", store, handler, page_size=2, moved_to=moved_to)
+    assert report.stopped is DrainStop.EMPTY, report.reason
+    assert set(collector.seen) == queued
+    assert report.redelivered == 2

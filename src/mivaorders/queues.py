@@ -320,7 +320,7 @@ class _Drain:
         # Only a load that moves orders can lose them: with acknowledgement there is nothing to recover.
         self.moved_to = None if acknowledge else check_moved_to(moved_to, self.queue)
         self.verify_destination = self.moved_to is not None  # once, on the first page loaded
-        self.versions: dict[int, int] = {}  # id -> fingerprint of the version delivered (recovery)
+        self.versions: dict[int, int] = {}  # id -> fingerprint of the version delivered (no acknowledgement)
         self.recoveries = 0
         self.recovered = 0
         self.lost_in_a_row = 0
@@ -365,8 +365,9 @@ class _Drain:
             suffix = f"; {len(self.rejected)} rejected order(s) left in it" if self.rejected else ""
             self._finish(DrainStop.EMPTY, f"queue {self.queue!r} is empty{suffix}")
             return False
-        new = [o for o in page.items if o.id not in self.delivered_ids]
-        if not new and not self.acknowledge:
+        # Nothing new: every order was delivered before in this very version (an edit that re-queued one
+        # after delivery is a new version, and comes back first when loads sort by id).
+        if not self.acknowledge and not any(self.undelivered(o) for o in page.items):
             message = (
                 f"queue {self.queue!r} returned only orders already delivered: its no-acknowledgement "
                 "workflow adds retrieved orders to another queue without removing them, so the queue "
@@ -407,7 +408,7 @@ class _Drain:
             if count:
                 self.redelivered += 1
             self.delivered_ids[order.id] = count + 1
-            if self.moved_to is not None:
+            if not self.acknowledge:
                 self.versions[order.id] = hash(_fingerprint(order))
         self.delivered += len(self.page)
         if recovered:
