@@ -717,3 +717,11 @@ def test_a_page_of_reedited_orders_is_not_mistaken_for_an_add_only_workflow(move
     assert report.stopped is DrainStop.EMPTY, report.reason
     assert set(collector.seen) == queued
     assert report.redelivered == 2
+
+
+def test_drain_page_is_a_list_with_a_flag() -> None:
+    page = DrainPage([], recovered=True)
+    assert page == []
+    assert isinstance(page, list)
+    assert repr(page) == "DrainPage([], recovered=True)"
+    assert DrainPage().recovered is False

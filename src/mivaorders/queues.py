@@ -105,7 +105,7 @@ class DrainPage(list[Order]):
         self.recovered = recovered
 
     def __repr__(self) -> str:
-        return f"DrainPage({len(self)} orders, recovered={self.recovered})"
+        return f"DrainPage({super().__repr__()}, recovered={self.recovered})"
 
 
 #: What a drain handler returns: ``None`` when it took every order, or the ids it rejects.
