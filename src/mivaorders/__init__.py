@@ -28,9 +28,11 @@ from ._exceptions import (
     HTTPStatusError,
     InvalidParameterError,
     ItemError,
+    LostPageError,
     MivaError,
     NotFoundError,
     PartialWriteError,
+    RecoveryUnavailableError,
     RequestTimeoutError,
     ResponseDecodeError,
     ResponseValidationError,
@@ -104,7 +106,7 @@ from .models import (
 )
 from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
 from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Paging
-from .queues import AckResult, AsyncQueues, DrainReport, DrainStop, Queue, Queues
+from .queues import AckResult, AsyncQueues, DrainPage, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
 from .shipments import AsyncShipments, Shipments, ShipmentUpdate
 from .tables import to_arrow, to_pandas
@@ -132,9 +134,11 @@ __all__ = [
     "HTTPStatusError",
     "InvalidParameterError",
     "ItemError",
+    "LostPageError",
     "MivaError",
     "NotFoundError",
     "PartialWriteError",
+    "RecoveryUnavailableError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseValidationError",
@@ -182,6 +186,7 @@ __all__ = [
     # queues
     "AckResult",
     "AsyncQueues",
+    "DrainPage",
     "DrainReport",
     "DrainStop",
     "Queue",

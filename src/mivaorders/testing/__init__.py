@@ -147,6 +147,10 @@ class FakeStore:
     def configure(self, **changes: Any) -> None:
         """Change token settings or the API-offline switch, e.g. ``configure(enabled=False)``.
 
+        ``denied_functions`` takes away function permissions from the token, e.g.
+        ``configure(denied_functions={"OrderList_Load_Query"})`` (module functions as
+        ``"Module:orderworkflow:<function>"``): those calls answer ``access_denied``.
+
         Also accepts ``latency_ms``, ``jitter_ms`` and ``op_cost_seconds``.
         """
         for name in ("latency_ms", "jitter_ms"):
@@ -156,6 +160,8 @@ class FakeStore:
             self._protocol.op_cost_seconds = float(changes.pop("op_cost_seconds"))
         if "allowed_ips" in changes and changes["allowed_ips"] is not None:
             changes["allowed_ips"] = tuple(changes["allowed_ips"])
+        if "denied_functions" in changes:
+            changes["denied_functions"] = frozenset(changes["denied_functions"])
         self._protocol.access = attrs.evolve(self._protocol.access, **changes)
 
     # -- the store's own controls (the engine's control API) ---------------------------------------------
