@@ -179,6 +179,9 @@ def test_postgres_sink_newest_wins_and_stores_are_kept_apart(dsn: str) -> None:
         assert lines[0][0] == len(new.items)  # the old version's items did not come back either
         a.write([old, new, new])  # one batch may hold an order twice
         assert a.count() == 1
+        with PostgresSink(dsn, store_key="c") as c:
+            c.write([new, old])  # ... newest first: the newest still wins
+            assert c.stored()[oid]["ship_city"] == "Newer"
         b.write([old])
         assert b.stored()[oid]["ship_city"] != "Newer"
         assert a.stored()[oid]["ship_city"] == "Newer"
@@ -581,8 +584,14 @@ def test_twenty_stores_three_workers_one_killed_mid_sync(dsn: str, redis_url: st
         stop.set()
         thread.join()
         # After the last change: rounds until every store was synced by a run that started afterwards.
+        # (through the CLI: `mivaorders fleet sync-all --wait` enqueues and reports every store)
         for _ in range(5):
-            final = results(enqueue_all(), 120)
+            code, out, err = _cli(
+                "--json", "fleet", "sync-all", "--wait", "--dsn", dsn, "--broker", redis_url
+            )
+            assert code == 0, err
+            final = json.loads(out)
+            assert sorted(entry["key"] for entry in final) == keys
             if all(entry["outcome"] == "synced" for entry in final):
                 break
         assert all(entry["outcome"] == "synced" for entry in final)

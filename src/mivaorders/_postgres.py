@@ -180,7 +180,12 @@ class PostgresSink:
     def _put(self, db: psycopg.Connection[Any], orders: Sequence[Order]) -> None:
         if not orders:
             return
-        newest = {order.id: order for order in orders}  # one statement may not upsert a row twice
+        # One statement may not upsert a row twice: keep each order's newest version in the batch.
+        newest: dict[int, Order] = {}
+        for order in orders:
+            kept = newest.get(order.id)
+            if kept is None or _stamp(order.dt_updated) >= _stamp(kept.dt_updated):
+                newest[order.id] = order
         with db.cursor() as cursor:
             cursor.executemany(_UPSERT, [_row(self.store_key, o) for o in newest.values()], returning=True)
             written: list[int] = []

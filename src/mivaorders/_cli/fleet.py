@@ -190,18 +190,14 @@ def _sync(args: argparse.Namespace, console: Console, fleet: Fleet, secrets: lis
 
 
 def _app(args: argparse.Namespace) -> Any:
-    dsn = _dsn(args)
-    broker = args.broker or os.environ.get("MIVAORDERS_BROKER_URL")
-    # Pool processes and tasks read the same settings from the environment.
-    os.environ["MIVAORDERS_DSN"] = dsn
+    """The fleet's Celery app, pointed at ``--dsn`` and ``--broker`` (pool processes inherit its settings)."""
     from mivaorders.fleet.celery import app
 
-    changes: dict[str, Any] = {"mivaorders_dsn": dsn}
-    if broker:
-        os.environ["MIVAORDERS_BROKER_URL"] = broker
-        changes["broker_url"] = broker
+    changes: dict[str, Any] = {"mivaorders_dsn": _dsn(args)}
+    if args.broker:
+        changes["broker_url"] = args.broker
         if not os.environ.get("MIVAORDERS_RESULT_BACKEND"):
-            changes["result_backend"] = broker
+            changes["result_backend"] = args.broker
     app.conf.update(changes)
     return app
 

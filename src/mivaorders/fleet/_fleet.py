@@ -324,6 +324,7 @@ class Fleet:
             if row is None:
                 raise UnknownStoreError(f"no store {key!r} in the fleet (add it with add_store)")
             store_id, endpoint, store_code, sealed, plan = row
+            auth = sealer.open(sealed)  # a wrong key fails here, before the lease is taken
             got = db.execute("SELECT pg_try_advisory_lock(%s, %s)", (_LEASE_NAMESPACE, store_id)).fetchone()
             if got is None or not got[0]:
                 self._log(db, key, lease, "busy")
@@ -331,7 +332,7 @@ class Fleet:
                 return FleetSyncResult(key, "busy", worker=self.worker)
             try:
                 return self._sync_leased(
-                    db, key, lease, endpoint, store_code, sealer.open(sealed), plan, max_batches, started
+                    db, key, lease, endpoint, store_code, auth, plan, max_batches, started
                 )
             finally:
                 if not db.closed and not db.broken:
