@@ -19,6 +19,7 @@ from typing import Any
 
 from celery import Celery, Task
 
+from mivaorders._exceptions import ConfigurationError
 from mivaorders.fleet._fleet import Fleet
 
 __all__ = ["DSN_VARIABLE", "app", "fleet_for", "make_app", "sync_all", "sync_store"]
@@ -34,9 +35,9 @@ def _number(name: str, default: float) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{name} must be a number, not {text!r}") from None
+        raise ConfigurationError(f"{name} must be a number, not {text!r}") from None
     if value <= 0:
-        raise ValueError(f"{name} must be positive, not {text!r}")
+        raise ConfigurationError(f"{name} must be positive, not {text!r}")
     return value
 
 
