@@ -409,6 +409,27 @@ def test_the_celery_app_is_configured_for_safe_redelivery(monkeypatch: pytest.Mo
         make_app()
 
 
+def test_the_sync_task_in_process(dsn: str, fleet_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mivaorders.fleet.celery import app, sync_store
+
+    monkeypatch.setitem(app.conf, "mivaorders_dsn", dsn)
+    store = FakeStore(orders=15, seed=45)
+    fleet = Fleet(dsn)
+    fleet.migrate()
+    with store.serve() as endpoint:
+        fleet.add_store("here", endpoint=endpoint, store_code=store.store_code, auth=_auth(store))
+        result = sync_store.apply(("here",)).get()
+    assert result["outcome"] == "synced"
+    assert result["orders"] == 15
+    assert result["worker"].endswith(f":{os.getpid()}")  # named after the process that ran it
+    # a store removed after its task was queued: the task says so instead of failing
+    assert sync_store.apply(("gone",)).get() == {
+        "key": "gone",
+        "outcome": "removed",
+        "worker": result["worker"],
+    }
+
+
 def test_a_second_sync_of_a_leased_store_returns_busy_at_once(dsn: str, fleet_key: str) -> None:
     store = FakeStore(orders=30, seed=41)
     fleet = Fleet(dsn, worker="tester")

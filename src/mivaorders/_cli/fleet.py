@@ -190,7 +190,8 @@ def _sync(args: argparse.Namespace, console: Console, fleet: Fleet, secrets: lis
 
 
 def _app(args: argparse.Namespace) -> Any:
-    """The fleet's Celery app, pointed at ``--dsn`` and ``--broker`` (pool processes inherit its settings)."""
+    """The fleet's Celery app with its tasks, pointed at ``--dsn`` and ``--broker``, for a worker (its pool
+    processes inherit these settings)."""
     from mivaorders.fleet.celery import app
 
     changes: dict[str, Any] = {"mivaorders_dsn": _dsn(args)}
@@ -210,11 +211,13 @@ def _outcome(key: str, result: Any, timeout: float) -> dict[str, Any]:
 
 
 def _sync_all(args: argparse.Namespace, console: Console, fleet: Fleet, secrets: list[str]) -> int:
-    _app(args)
-    from mivaorders.fleet.celery import sync_store
+    from mivaorders.fleet.celery import make_app
 
+    # A client app of its own: the tasks are sent by name, and nothing this process did before can have
+    # bound the shared app to another broker or result backend.
+    app = make_app(args.broker, dsn=_dsn(args))
     keys = [store.key for store in fleet.stores()]
-    pending = [(key, sync_store.apply_async((key,))) for key in keys]
+    pending = [(key, app.send_task("mivaorders.fleet.sync_store", (key,))) for key in keys]
     console.note(f"enqueued {plural(len(keys), 'store sync')}")
     if not args.wait:
         return 0

@@ -20,7 +20,7 @@ from typing import Any
 from celery import Celery, Task
 
 from mivaorders._exceptions import ConfigurationError
-from mivaorders.fleet._fleet import Fleet
+from mivaorders.fleet._fleet import Fleet, UnknownStoreError
 
 __all__ = ["DSN_VARIABLE", "app", "fleet_for", "make_app", "sync_all", "sync_store"]
 
@@ -89,8 +89,13 @@ def fleet_for(task: Task[Any, Any]) -> Fleet:
 
 @app.task(bind=True, name="mivaorders.fleet.sync_store", acks_late=True, reject_on_worker_lost=True)
 def sync_store(self: Task[Any, Any], key: str) -> dict[str, Any]:
-    """One incremental sync of store ``key`` under its lease; ``{"outcome": "synced" | "busy", ...}``."""
-    return fleet_for(self).sync(key).to_json()
+    """One incremental sync of store ``key`` under its lease; ``{"outcome": "synced" | "busy", ...}``, or
+    ``"removed"`` when the store left the fleet after the task was queued."""
+    fleet = fleet_for(self)
+    try:
+        return fleet.sync(key).to_json()
+    except UnknownStoreError:
+        return {"key": key, "outcome": "removed", "worker": fleet.worker}
 
 
 @app.task(bind=True, name="mivaorders.fleet.sync_all")
