@@ -78,6 +78,10 @@ def _run(args: argparse.Namespace, console: Console, secrets: list[str], stdin: 
         from ._cli.misc import run_simulate
 
         return run_simulate(args, console)
+    if command == "fleet":
+        from ._cli.fleet import run_fleet
+
+        return run_fleet(args, console, secrets)
     settings: StoreSettings = resolve_settings(args)
     secrets.extend(settings.secrets())
     with settings.client() as client:

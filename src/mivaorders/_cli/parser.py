@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     parse = command("parse", "parse a webhook_post_order body and summarise it", webhook_commands)
     parse.add_argument("file", metavar="FILE", help="the body, or - for stdin")
 
+    from .fleet import add_fleet_parser
+
+    add_fleet_parser(command, _positive)
+
     simulate = command("simulate", "serve a simulated Miva store on a loopback port until Ctrl-C")
     simulate.add_argument("--port", type=int, default=8765)
     simulate.add_argument("--orders", type=_positive, default=5000)
