@@ -38,6 +38,7 @@ from ._exceptions import (
 )
 from ._flatten import FlatValue, flatten_items, flatten_orders
 from ._page import Page
+from ._telemetry import AsyncEventHooks, EventHooks, RequestEvent, ResponseEvent
 from ._version import __version__
 from .filters import (
     ALL_COLUMNS,
@@ -114,6 +115,11 @@ __all__ = [
     "RetryPolicy",
     "SshAuth",
     "TokenAuth",
+    # observability
+    "AsyncEventHooks",
+    "EventHooks",
+    "RequestEvent",
+    "ResponseEvent",
     # errors
     "APIError",
     "APIOfflineError",
