@@ -25,7 +25,7 @@ from ._cli.console import (
     Console,
 )
 from ._cli.parser import build_parser
-from ._exceptions import ArgumentError, AuthenticationError, ConfigurationError, MivaError
+from ._exceptions import APIError, ArgumentError, AuthenticationError, ConfigurationError, MivaError
 
 __all__ = ["main"]
 
@@ -78,17 +78,43 @@ def _run(args: argparse.Namespace, console: Console, secrets: list[str], stdin: 
     settings: StoreSettings = resolve_settings(args)
     secrets.extend(settings.secrets())
     with settings.client() as client:
-        if command == "sync":
-            from ._cli.pulls import run_sync
+        try:
+            if command == "sync":
+                from ._cli.pulls import run_sync
 
-            return run_sync(args, console, client)
-        if command == "pull":
-            from ._cli.pulls import run_pull
+                return run_sync(args, console, client)
+            if command == "pull":
+                from ._cli.pulls import run_pull
 
-            return run_pull(args, console, client)
-        from ._cli.queues import run_queue
+                return run_pull(args, console, client)
+            from ._cli.queues import run_queue
 
-        return run_queue(args, console, client)
+            return run_queue(args, console, client)
+        except APIError as exc:
+            if _is_unknown_store(exc):
+                raise CliError(_unknown_store_message(settings)) from exc
+            raise
+
+
+# Miva's answer to an unknown Store_Code is the database layer's "Record not found: MER-DBP-STR-00013"
+# (error code EOF); whether the store-open wrapper rewrites it to its own code is unconfirmed, so both
+# spellings are recognised.
+_UNKNOWN_STORE = "MER-DBP-STR-00013"
+
+
+def _is_unknown_store(exc: APIError) -> bool:
+    return exc.error_code == _UNKNOWN_STORE or (
+        exc.error_code == "EOF" and _UNKNOWN_STORE in (exc.error_message or "")
+    )
+
+
+def _unknown_store_message(settings: StoreSettings) -> str:
+    origin = settings.origins.get("store_code", "the settings")
+    source = {"flag": "--store-code", "environment": "MIVA_STORE_CODE"}.get(origin, f"store_code in {origin}")
+    return (
+        f"the store does not know store code {settings.store_code!r} (from {source}); use the Store Code "
+        "shown in the Miva admin's store settings for the store this token belongs to"
+    )
 
 
 def _exit_code(exc: BaseException) -> int:
