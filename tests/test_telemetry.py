@@ -198,14 +198,29 @@ def test_hooks_see_every_attempt_in_order(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_failing_hook_fails_the_call(kind: str) -> None:
+def test_a_failing_hook_fails_the_call(kind: str, otel: Otel) -> None:
     def broken(event: mo.RequestEvent) -> None:
         raise RuntimeError("hook bug")
 
     store = FakeStore(orders=2, seed=1)
+    hooks: Any = {"request": [broken]}
     with pytest.raises(RuntimeError, match="hook bug"):
-        run(kind, store, lambda c: c.orders.list(), event_hooks={"request": [broken]})
+        run(kind, store, lambda c: c.orders.list(), event_hooks=hooks, tracer_provider=otel.tracer_provider)
     assert store.stats.requests == 0  # a request hook runs before anything is sent
+    # Nothing was sent, so no attempt span; the call's span ends with the hook's error.
+    (call,) = otel.finished()
+    assert call.name == f"miva {LOAD}"
+    assert call.attributes is not None
+    assert (call.attributes["miva.outcome"], call.attributes["miva.attempts"]) == ("RuntimeError", 0)
+    assert otel_trace.get_current_span() is otel_trace.INVALID_SPAN
+
+
+def test_copies_share_the_hooks() -> None:
+    seen: list[mo.ResponseEvent] = []
+    store = FakeStore(orders=3, seed=1)
+    with store.client(event_hooks={"response": [seen.append]}) as client:
+        client.with_options(retry=None, store_code="sim").orders.list()
+    assert [(e.store_code, e.outcome) for e in seen] == [("sim", "ok")]
 
 
 def test_hook_shapes_are_checked() -> None:
@@ -325,6 +340,9 @@ def test_multicall_pages_are_counted(otel: Otel) -> None:
         )
     assert len(results) == 3
     assert otel.total("mivaorders.orders.pulled") == 10
+    # Counted under the operation's function, not under "multicall[3]".
+    (attributes,) = otel.counter("mivaorders.orders.pulled")
+    assert dict(attributes)["miva.function"] == LOAD
 
 
 # -- secrets ---------------------------------------------------------------------------------------

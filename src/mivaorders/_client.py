@@ -457,9 +457,10 @@ class Client(_BaseClient[httpx.Client, EventHooks]):
         read: Callable[[httpx.Response], _ResultT],
     ) -> tuple[_ResultT, httpx.Response]:
         """Send one attempt and read its answer: the one place where attempts are observed."""
-        event, probe = call.attempt_started(attempt)
+        event = call.request_event(attempt)
         for request_hook in self._telemetry.request_hooks:
             request_hook(event)
+        probe = call.start_attempt(attempt)
         response: httpx.Response | None = None
         try:
             try:
@@ -585,9 +586,10 @@ class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
         read: Callable[[httpx.Response], _ResultT],
     ) -> tuple[_ResultT, httpx.Response]:
         """Send one attempt and read its answer; see :meth:`Client._send`. Hooks may be async."""
-        event, probe = call.attempt_started(attempt)
+        event = call.request_event(attempt)
         for request_hook in self._telemetry.request_hooks:
             await _maybe_await(request_hook(event))
+        probe = call.start_attempt(attempt)
         response: httpx.Response | None = None
         try:
             try:

@@ -174,7 +174,7 @@ def _page_rows(envelope: object) -> int:
     return 0
 
 
-def _acknowledged(envelope: object, sent: int) -> int:
+def _acknowledged(envelope: object, sent: int | None) -> int:
     """Orders an acknowledgement answer says were acknowledged: processed ids minus unknown ones."""
     if not isinstance(envelope, Mapping):
         return 0
@@ -186,7 +186,15 @@ def _acknowledged(envelope: object, sent: int) -> int:
         for warning in envelope.get("warnings") or ()
         if isinstance(warning, Mapping) and warning.get("code") == _UNKNOWN_ORDER
     )
-    return max(0, min(processed, sent) - unknown)
+    return max(0, (processed if sent is None else min(processed, sent)) - unknown)
+
+
+def _operation_label(operation: Mapping[str, Any]) -> str:
+    """A multicall operation named as calls are: ``Module:<module>:<function>`` for module functions."""
+    function = str(operation.get("Function") or "?")
+    if function == "Module":
+        return f"Module:{operation.get('Module_Code') or '?'}:{operation.get('Module_Function') or '?'}"
+    return function
 
 
 def _function_name(label: str) -> str:
@@ -258,10 +266,14 @@ class CallScope:
 
     # -- attempts ----------------------------------------------------------------------------------
 
-    def attempt_started(self, attempt: int) -> tuple[RequestEvent, _AttemptProbe]:
+    def request_event(self, attempt: int) -> RequestEvent:
+        """What the ``"request"`` hooks get; they run before :meth:`start_attempt`."""
+        return RequestEvent(self.function, self.store_code, attempt, self.endpoint)
+
+    def start_attempt(self, attempt: int) -> _AttemptProbe:
+        """The attempt is being sent now: its span and clock start. End it with ``finished()``."""
         self._attempts += 1
-        event = RequestEvent(self.function, self.store_code, attempt, self.endpoint)
-        return event, _AttemptProbe(self, attempt)
+        return _AttemptProbe(self, attempt)
 
     # -- results -----------------------------------------------------------------------------------
 
@@ -275,25 +287,29 @@ class CallScope:
         """Count what a successful call brought: orders loaded, orders acknowledged. ``result`` is the
         envelope of a single call, or the ``OperationResult`` list of a multicall (with ``operations``)."""
         if operations is None:
-            self._count(_function_name(self.function), result, params or {})
+            self._count(self.function, result, params or {})
             return
         for operation, answer in zip(operations, result if isinstance(result, list) else [], strict=False):
-            name = str(operation.get("Module_Function") or operation.get("Function") or "")
+            label = _operation_label(operation)
             for one in answer if isinstance(answer, list) else [answer]:
                 if getattr(one, "ok", False):
-                    self._count(name, getattr(one, "envelope", None), operation)
+                    self._count(label, getattr(one, "envelope", None), operation)
 
-    def _count(self, name: str, envelope: object, params: Mapping[str, Any]) -> None:
+    def _count(self, label: str, envelope: object, params: Mapping[str, Any]) -> None:
+        """Counts by the function that brought them (a multicall's operations each by their own)."""
+        otel = self._telemetry._otel
+        name = _function_name(label)
+        attributes = {"miva.function": label, "miva.store_code": self.store_code}
         if name in _ORDER_LOADS:
             rows = _page_rows(envelope)
             self._orders += rows
-            if self._telemetry._otel is not None and rows:
-                self._telemetry._otel.orders_pulled.add(rows, self._attrs)
-        elif name == _ACKNOWLEDGE and self._telemetry._otel is not None:
+            if otel is not None and rows:
+                otel.orders_pulled.add(rows, attributes)
+        elif name == _ACKNOWLEDGE and otel is not None:
             ids = params.get("Order_IDs")
-            count = _acknowledged(envelope, len(ids) if isinstance(ids, list) else 0)
+            count = _acknowledged(envelope, len(ids) if isinstance(ids, list) else None)
             if count:
-                self._telemetry._otel.acknowledgements.add(count, self._attrs)
+                otel.acknowledgements.add(count, attributes)
 
     def __enter__(self) -> CallScope:
         return self
