@@ -633,6 +633,13 @@ def test_store_flags_are_refused_where_they_do_not_apply(capsys: pytest.CaptureF
     code, _, err = run(capsys, "demo", "--endpoint", "https://x.example/mm5/json.mvc")
     assert code == 2
     assert "unrecognized arguments: --endpoint" in err
+    # Before the command, the top-level parser takes them: refused there too, not ignored.
+    code, _, err = run(capsys, "--token", "abc", "--timeout", "5", "webhook", "parse", str(WEBHOOK))
+    assert code == 2
+    assert "--token and --timeout do not apply to `webhook`" in err
+    code, _, err = run(capsys, "--json", "simulate", "--env")
+    assert code == 2
+    assert "does not go with --json" in err
 
 
 def _start_simulator(argv: list[str]) -> tuple[io.StringIO, threading.Event, threading.Thread]:

@@ -61,8 +61,32 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+# The store settings, by their argparse names; commands that talk to no store refuse them.
+_STORE_OPTIONS = (
+    "config",
+    "endpoint",
+    "store_code",
+    "token",
+    "signing_key",
+    "signing_digest",
+    "timeout",
+    "allow_insecure_http",
+)
+
+
+def _refuse_store_settings(args: argparse.Namespace) -> None:
+    given = [name for name in _STORE_OPTIONS if getattr(args, name, None) not in (None, False)]
+    if given:
+        flags = ["--" + name.replace("_", "-") for name in given]
+        named = flags[0] if len(flags) == 1 else f"{', '.join(flags[:-1])} and {flags[-1]}"
+        verb = "does" if len(flags) == 1 else "do"
+        raise CliError(f"{named} {verb} not apply to `{args.command}`, which talks to no store")
+
+
 def _run(args: argparse.Namespace, console: Console, secrets: list[str], stdin: BinaryIO | None) -> int:
     command = args.command
+    if command in ("demo", "webhook", "simulate"):
+        _refuse_store_settings(args)  # given before the command (the command's own parser has none)
     if command == "demo":
         from ._cli.demo import run_demo
 

@@ -105,6 +105,10 @@ def _release_stdout(console: Console) -> None:
 
 
 def run_simulate(args: argparse.Namespace, console: Console, stop: threading.Event | None = None) -> int:
+    if args.env and console.json:
+        raise CliError(
+            "--env prints shell export lines; it does not go with --json (which prints the JSON line)"
+        )
     faults = [_FAULTS[kind] for kind in args.faults.split(",")]
     chaos = f", faults {args.faults} at rate {args.fault_rate}" if args.fault_rate > 0 else ""
     how = (
