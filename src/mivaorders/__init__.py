@@ -30,16 +30,20 @@ from ._exceptions import (
     ItemError,
     MivaError,
     NotFoundError,
+    PartialWriteError,
     RequestTimeoutError,
     ResponseDecodeError,
     ResponseValidationError,
+    ShipmentConflictError,
     TransportError,
+    UncertainWriteError,
     WebhookError,
 )
 from ._flatten import FlatValue, flatten_items, flatten_orders
 from ._page import Page
 from ._telemetry import AsyncEventHooks, EventHooks, RequestEvent, ResponseEvent
 from ._version import __version__
+from ._writeback import CustomFieldInput
 from .filters import (
     ALL_COLUMNS,
     BUSINESS_TITLE,
@@ -102,6 +106,7 @@ from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
 from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Paging
 from .queues import AckResult, AsyncQueues, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
+from .shipments import AsyncShipments, Shipments, ShipmentUpdate
 
 __all__ = [
     # clients and credentials
@@ -133,10 +138,13 @@ __all__ = [
     "ItemError",
     "MivaError",
     "NotFoundError",
+    "PartialWriteError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseValidationError",
+    "ShipmentConflictError",
     "TransportError",
+    "UncertainWriteError",
     "WebhookError",
     # queries
     "ALL_COLUMNS",
@@ -182,6 +190,11 @@ __all__ = [
     "DrainStop",
     "Queue",
     "Queues",
+    # write-back
+    "AsyncShipments",
+    "CustomFieldInput",
+    "ShipmentUpdate",
+    "Shipments",
     # the order model
     "Address",
     "BusinessAccount",

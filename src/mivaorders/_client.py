@@ -40,6 +40,7 @@ from ._version import __version__
 from .orders import AsyncOrders, Orders
 from .queues import AsyncQueues, Queues
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from .shipments import AsyncShipments, Shipments
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -322,7 +323,7 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
 
     def _reset_resources(self) -> None:
         """Forget cached resource objects (they hold a reference to the client they were made for)."""
-        for name in ("orders", "queues"):
+        for name in ("orders", "queues", "shipments"):
             self.__dict__.pop(name, None)
 
     def __repr__(self) -> str:
@@ -432,6 +433,11 @@ class Client(_BaseClient[httpx.Client, EventHooks]):
     def queues(self) -> Queues:
         """Order workflow queues: ``list_queues``, ``load``, ``acknowledge``, ``drain``."""
         return Queues(self)
+
+    @functools.cached_property
+    def shipments(self) -> Shipments:
+        """Shipments: ``create`` (never repeated blindly), ``update`` (all tracking fields), ``list``."""
+        return Shipments(self)
 
     def close(self) -> None:
         """Close the connection pool, if this client owns it."""
@@ -561,6 +567,11 @@ class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
     def queues(self) -> AsyncQueues:
         """Order workflow queues; see :attr:`Client.queues`."""
         return AsyncQueues(self)
+
+    @functools.cached_property
+    def shipments(self) -> AsyncShipments:
+        """Shipments; see :attr:`Client.shipments`."""
+        return AsyncShipments(self)
 
     async def close(self) -> None:
         """Close the connection pool, if this client owns it."""

@@ -48,6 +48,9 @@ class Safety(enum.Enum):
     IDEMPOTENT = "idempotent"
     #: Writes, and queue loads that a no-acknowledgement workflow turns into a move.
     UNSAFE = "unsafe"
+    #: Sent at most once, whatever the failure: the caller finds out what happened by reading (fulfil's
+    #: shipment create, which trusts a re-read more than any status code).
+    ONCE = "once"
 
 
 # Functions that only read. Everything else is treated as a write unless the caller says otherwise.

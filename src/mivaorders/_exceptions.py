@@ -10,11 +10,14 @@ Every error the library raises on purpose derives from :class:`MivaError`::
     ├── APIError                             Miva answered ``success: 0``
     │   ├── AuthenticationError              ``access_denied`` (Miva sends it with HTTP 200, never 401)
     │   ├── InvalidParameterError            validation failures (``MER-JSN-00018/19/23`` ...)
-    │   └── NotFoundError                    order or queue not found
+    │   ├── NotFoundError                    order or queue not found
+    │   └── PartialWriteError                a write the store stopped half way (what was written)
     ├── HTTPStatusError                      a non-2xx answer (the body is not assumed to be JSON)
     │   └── APIOfflineError                  HTTP 503 ``api_offline``
+    ├── ShipmentConflictError                an order's shipments contradict a fulfilment request
     ├── TransportError                       the request or response did not make it across
-    │   └── RequestTimeoutError              connect, read, write or pool timeout
+    │   ├── RequestTimeoutError              connect, read, write or pool timeout
+    │   └── UncertainWriteError              a non-repeatable write may have happened; not retried
     ├── ResponseDecodeError                  the body is not the JSON promised (truncated, HTML page ...)
     └── ResponseValidationError              JSON that does not fit the typed models
 
@@ -44,10 +47,13 @@ __all__ = [
     "ItemError",
     "MivaError",
     "NotFoundError",
+    "PartialWriteError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseValidationError",
+    "ShipmentConflictError",
     "TransportError",
+    "UncertainWriteError",
     "WebhookError",
     "api_error_from_envelope",
     "translate_httpx_error",
@@ -196,6 +202,57 @@ class NotFoundError(APIError):
     """The order, queue or other record addressed by the request does not exist."""
 
 
+class PartialWriteError(APIError):
+    """A write that the store applies piece by piece stopped half way (``OrderCustomFields_Update``).
+
+    ``written`` were stored before the failure and stay stored; ``failed`` is the piece the store refused;
+    ``not_written`` were never reached. Miva's own error is kept (``error_code``, ``field_errors`` ...).
+    """
+
+    def __init__(
+        self,
+        error: APIError,
+        *,
+        written: Sequence[str],
+        failed: str,
+        not_written: Sequence[str],
+    ) -> None:
+        self.written = tuple(written)
+        self.failed = failed
+        self.not_written = tuple(not_written)
+        super().__init__(
+            error.error_message,
+            function=error.function,
+            error_code=error.error_code,
+            error_field=error.error_field,
+            field_errors=error.field_errors,
+            item_errors=error.item_errors,
+            warnings=error.warnings,
+            processed=error.processed,
+        )
+
+    def _describe(self) -> str:
+        written = ", ".join(self.written) or "none"
+        rest = ", ".join(self.not_written) or "none"
+        return (
+            f"{super()._describe()}; the store stopped at {self.failed!r}: written before it: {written}; "
+            f"not written: {rest}"
+        )
+
+
+class ShipmentConflictError(MivaError):
+    """The order's shipments contradict a fulfilment request (raised before anything is written).
+
+    For example the lines already ship in a shipment with another tracking number, or they are split over
+    several shipments. ``order_id`` is the order, ``shipment_ids`` the shipments involved.
+    """
+
+    def __init__(self, message: str, *, order_id: int, shipment_ids: Sequence[int] = ()) -> None:
+        self.order_id = order_id
+        self.shipment_ids = tuple(shipment_ids)
+        super().__init__(message)
+
+
 class HTTPStatusError(MivaError):
     """A non-2xx HTTP answer. The body is kept as text (shortened) and is not assumed to be JSON."""
 
@@ -240,6 +297,19 @@ class TransportError(MivaError):
 
 class RequestTimeoutError(TransportError):
     """The request timed out (connect, read, write or waiting for a pooled connection)."""
+
+
+class UncertainWriteError(TransportError):
+    """A write that is not safe to repeat failed after the request may have reached the store.
+
+    The store may have acted (created a shipment) or not; the library did not send it again, because a
+    repeat could do it twice. ``maybe_sent`` is always true; the original failure is ``__cause__``.
+    Find out by reading (``client.shipments.list(order_id=...)``), or use ``client.orders.fulfil()``,
+    which does exactly that.
+    """
+
+    def __init__(self, message: str, *, function: str | None = None) -> None:
+        super().__init__(message, function=function, maybe_sent=True)
 
 
 class ResponseDecodeError(MivaError):

@@ -1,4 +1,5 @@
-"""The ``mivaorders`` command: ``demo``, ``sync``, ``pull``, ``queue``, ``webhook parse``, ``simulate``.
+"""The ``mivaorders`` command: ``demo``, ``sync``, ``pull``, ``queue``, ``ship``, ``mark``, ``webhook parse``,
+``simulate``.
 
 ``main(argv)`` returns the exit code (0 ok, 1 Miva/API/network error, 2 usage or configuration error,
 3 authentication error, 4 partial result, 130 interrupted); the console script exits with it. Errors are
@@ -25,6 +26,7 @@ from ._cli.console import (
     Console,
 )
 from ._cli.parser import build_parser
+from ._cli.writeback import INTERRUPTED as WRITEBACK_INTERRUPTED
 from ._exceptions import APIError, ArgumentError, AuthenticationError, ConfigurationError, MivaError
 
 __all__ = ["main"]
@@ -36,6 +38,7 @@ _INTERRUPTED = {
     "demo": _RESUMABLE,
     "sync": _RESUMABLE,
     "queue": "interrupted; orders not yet acknowledged stay in the queue and come again on the next drain",
+    **WRITEBACK_INTERRUPTED,
 }
 
 
@@ -111,6 +114,10 @@ def _run(args: argparse.Namespace, console: Console, secrets: list[str], stdin: 
                 from ._cli.pulls import run_pull
 
                 return run_pull(args, console, client)
+            if command in ("ship", "mark"):
+                from ._cli.writeback import run_mark, run_ship
+
+                return (run_ship if command == "ship" else run_mark)(args, console, client)
             from ._cli.queues import run_queue
 
             return run_queue(args, console, client)

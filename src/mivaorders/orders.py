@@ -24,6 +24,7 @@ import httpx
 from ._converter import structure_page
 from ._envelope import Call, Multicall, OperationResult, Safety, http_date
 from ._exceptions import FilterError
+from ._order_writes import AsyncOrderWrites, OrderWrites
 from ._page import Page
 from ._query import OrderQuery, check_page_size
 from .filters import Expr, F, SortKey, require_effective
@@ -374,8 +375,9 @@ class _OrdersBase:
         return _Plan(query.evolve(where=full), paging or KeysetPaging("id"), page_size, skip_ids=skip_ids)
 
 
-class Orders(_OrdersBase):
-    """Order queries for :class:`~mivaorders.Client` (``client.orders``)."""
+class Orders(_OrdersBase, OrderWrites):
+    """Order queries for :class:`~mivaorders.Client` (``client.orders``), and write-back
+    (``set_custom_fields``, ``fulfil``)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -477,7 +479,7 @@ class Orders(_OrdersBase):
         return OrderIterator(self._client, plan)
 
 
-class AsyncOrders(_OrdersBase):
+class AsyncOrders(_OrdersBase, AsyncOrderWrites):
     """Order queries for :class:`~mivaorders.AsyncClient` (``client.orders``); see :class:`Orders`."""
 
     def __init__(self, client: AsyncClient) -> None:

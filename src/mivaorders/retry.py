@@ -126,7 +126,7 @@ class RetryPolicy:
 
     def should_retry(self, exc: Exception, safety: Safety) -> bool | float:
         """The decision for one failure: ``False``, ``True`` (back off) or seconds to wait."""
-        if not isinstance(exc, MivaError):
+        if not isinstance(exc, MivaError) or safety is Safety.ONCE:
             return False
         if safety is Safety.UNSAFE and not proves_not_acted(exc):
             return False

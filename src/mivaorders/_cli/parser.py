@@ -6,6 +6,8 @@ import argparse
 
 from mivaorders._version import __version__
 
+from .writeback import add_writeback_commands
+
 __all__ = ["FAULT_KINDS", "build_parser"]
 
 #: ``simulate --faults`` names (the transient failures a client is expected to ride out by default).
@@ -222,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-ack", action="store_true", help="the store's workflow moves orders out as they load"
     )
     drain.add_argument("--page-size", type=_positive, default=100, help="orders per load")
+
+    add_writeback_commands(command)
 
     webhook = command("webhook", "order webhooks", store=False)
     webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="ACTION", required=True)

@@ -190,6 +190,12 @@ class FakeStore:
         members: list[int] = engine.queue_members(queue_code)
         return members
 
+    def shipments(self, order_id: int) -> list[dict[str, Any]]:
+        """An order's shipments as the store holds them (copies): to check what write-back really did."""
+        engine: Any = self.engine
+        shipments: list[dict[str, Any]] = engine.shipments(order_id)
+        return shipments
+
     def advance(self, seconds: float) -> None:
         """Move the store's clock (negative moves it back)."""
         self.clock.advance(seconds)

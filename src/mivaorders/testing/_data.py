@@ -147,6 +147,7 @@ CUSTOM_FIELDS: tuple[CustomFieldDef, ...] = (
     CustomFieldDef("order_priority", "Order Priority", "choice", ("Normal", "Rush")),
     CustomFieldDef("signature_required", "Signature Required", "checkbox"),
     CustomFieldDef("packing_tags", "Packing Tags", "multitext"),
+    CustomFieldDef("erp_exported", "Exported to ERP", "checkbox"),  # the usual write-back flag
 )
 
 

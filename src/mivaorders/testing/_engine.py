@@ -32,6 +32,7 @@ from ._data import (
 from ._params import Params
 from ._query import FieldError, Query, compile_query, parse_list_params
 from ._render import RenderCache, all_columns, field_definitions, render_order
+from ._shipments import create_shipment, load_shipments, update_shipments
 from ._workflow import VARIANTS, QueueSet, Workflows, seed_history
 
 __all__ = ["StoreEngine"]
@@ -121,6 +122,9 @@ class StoreEngine:
             "OrderList_Load_Query": self._order_list_load_query,
             "OrderCustomFieldList_Load": self._custom_field_list_load,
             "OrderCustomFields_Update": self._custom_fields_update,
+            "OrderItemList_CreateShipment": self._create_shipment,
+            "OrderShipmentList_Update": self._update_shipments,
+            "OrderShipmentList_Load_Query": self._load_shipments,
         }
         self._module_functions: dict[str, Callable[[Params], Envelope]] = {
             "QueueOrderList_Load_Query": self._queue_order_list_load_query,
@@ -370,6 +374,22 @@ class StoreEngine:
             else:
                 self._queues.remove(order, queue, now)
         return None
+
+    # ------------------------------------------------------------------------------------------ shipments
+
+    def _create_shipment(self, params: Params) -> Envelope:
+        return create_shipment(self._data, params, self.clock.now())
+
+    def _update_shipments(self, params: Params) -> Envelope:
+        return update_shipments(self._data, params, self.clock.now())
+
+    def _load_shipments(self, params: Params) -> Envelope:
+        return load_shipments(self._data, params, self._queues)
+
+    def shipments(self, order_id: int) -> list[dict[str, Any]]:
+        """An order's shipments as the store holds them (copies), for tests."""
+        with self._lock:
+            return [dict(shp) for shp in self._order(order_id).shipments]
 
     # ----------------------------------------------------------------------------------- control API
 

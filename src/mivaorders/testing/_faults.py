@@ -284,14 +284,16 @@ class Dispatcher:
     def dispatch(self, request: ProtocolRequest) -> Outcome:
         stats = self.protocol.stats
         strike = None
+        functions: tuple[str, ...] = ()
         if self.faults.active:
             body = request.body
-            strike = self.faults.pick(request_functions(body), multicall=is_multicall(body))
+            functions = request_functions(body)
+            strike = self.faults.pick(functions, multicall=is_multicall(body))
         delay = self._latency()
         if strike is None:
             outcome = Outcome(self.protocol.handle(request), delay)
         else:
-            stats.record_fault(strike.fault.kind, strike.when)
+            stats.record_fault(strike.fault.kind, strike.when, functions)
             outcome = self._strike(request, strike, delay)
         response = outcome.response
         if response is None or outcome.cut is not None:

@@ -133,6 +133,8 @@ class StoreStats:
             self.faults: Counter[str] = Counter()
             self.faults_before = 0
             self.faults_after = 0
+            #: strikes per ``"<function>:<when>"`` (a multicall counts once per function it calls)
+            self.faults_by_function: Counter[str] = Counter()
             self.dropped = 0
             self.bytes_in = 0
             self.bytes_out = 0
@@ -156,9 +158,11 @@ class StoreStats:
             else:
                 self.by_status[status] += 1
 
-    def record_fault(self, kind: str, when: str) -> None:
+    def record_fault(self, kind: str, when: str, functions: Iterable[str] = ()) -> None:
         with self._lock:
             self.faults[f"{kind}:{when}"] += 1
+            for function in set(functions):
+                self.faults_by_function[f"{function}:{when}"] += 1
             if when == "before":
                 self.faults_before += 1
             else:
@@ -173,6 +177,7 @@ class StoreStats:
                 "faults": dict(self.faults),
                 "faults_before": self.faults_before,
                 "faults_after": self.faults_after,
+                "faults_by_function": dict(self.faults_by_function),
                 "dropped": self.dropped,
                 "bytes_in": self.bytes_in,
                 "bytes_out": self.bytes_out,

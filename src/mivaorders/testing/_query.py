@@ -338,8 +338,17 @@ class Group:
         return low, high
 
 
-def _build_group(items: Any, default_joiner: str, queues: QueueSet, flags: set[str]) -> Group | None:
-    """A ``search`` value array -> group, or None when nothing in it produced a condition."""
+def _build_group(
+    items: Any,
+    default_joiner: str,
+    queues: QueueSet,
+    flags: set[str],
+    resolve: Callable[[str], Column | None] | None = None,
+) -> Group | None:
+    """A ``search`` value array -> group, or None when nothing in it produced a condition.
+
+    ``resolve`` names the columns of another record type (shipments); by default, the order columns.
+    """
     if not isinstance(items, list):
         return None  # ❓ a single object instead of an array: treated as no condition
     entries: list[tuple[str, Node]] = []
@@ -356,17 +365,17 @@ def _build_group(items: Any, default_joiner: str, queues: QueueSet, flags: set[s
             if field not in GROUP_FIELDS:
                 continue
             inner_default = "AND" if field == "search_OR" else "OR"
-            node = _build_group(item.get("value"), inner_default, queues, flags)
+            node = _build_group(item.get("value"), inner_default, queues, flags, resolve)
             if field == "search_AND":
                 joiner = "AND"
             elif field == "search_OR":
                 joiner = "OR"
         elif op not in OPERATORS:
             continue
-        elif field in SPECIAL_FIELDS:
+        elif resolve is None and field in SPECIAL_FIELDS:
             node = _special(field, item.get("value"), flags)  # the operator is ignored for these
         else:
-            col = column(field, queues)
+            col = column(field, queues) if resolve is None else resolve(field)
             node = compare(col, op, item.get("value")) if col is not None else None
         if node is not None:
             entries.append((joiner, node))
