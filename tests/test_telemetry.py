@@ -328,6 +328,28 @@ def test_counters_for_pulls_and_acknowledgements(kind: str, otel: Otel) -> None:
     assert dict(attributes)["miva.function"] == "Module:orderworkflow:OrderList_Acknowledge"
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_queue_drain_counts_loads_and_acknowledgements(kind: str, otel: Otel) -> None:
+    store = FakeStore(orders=200, seed=8)
+    queued = set(store.queue_members("new_and_updated"))
+    assert len(queued) > 3
+    stored: list[int] = []
+    report = run(
+        kind,
+        store,
+        lambda c: c.queues.drain("new_and_updated", lambda orders: stored.extend(o.id for o in orders)),
+        meter_provider=otel.meter_provider,
+    )
+    assert set(stored) == queued
+    assert report.acknowledged == len(queued)
+    assert otel.total("mivaorders.acknowledgements") == len(queued)
+    loads = otel.counter("mivaorders.orders.pulled")
+    by_function = {dict(key)["miva.function"]: value for key, value in loads.items()}
+    # Every order the queue loads brought (the drain's guard re-read counts under OrderList_Load_Query).
+    assert by_function["Module:orderworkflow:QueueOrderList_Load_Query"] == len(stored)
+    assert store.queue_members("new_and_updated") == []
+
+
 def test_multicall_pages_are_counted(otel: Otel) -> None:
     store = FakeStore(orders=12, seed=5)
     with store.client(retry=FAST, meter_provider=otel.meter_provider) as client:
