@@ -16,7 +16,7 @@ from mivaorders.models import Order
 from mivaorders.webhooks import (
     LRUSeenStore,
     OrderIdNotification,
-    WebhookRejectedError,
+    WebhookError,
     WebhookRequest,
     WebhookVerifier,
     dedupe_key,
@@ -53,7 +53,7 @@ async def miva_webhook(request: Request, tasks: BackgroundTasks) -> JSONResponse
             if len(body) > verifier.max_bytes:
                 return JSONResponse({"error": "too_large"}, status_code=413)
         event = verifier.verify(vetted, bytes(body))
-    except WebhookRejectedError as exc:
+    except WebhookError as exc:
         return JSONResponse({"error": exc.reason}, status_code=exc.status)
     if isinstance(event, OrderIdNotification):
         tasks.add_task(fetch_order, event.order_id)

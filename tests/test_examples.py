@@ -1,4 +1,4 @@
-"""Every example in ``examples/`` runs to completion (not the webhook ones: they need a web framework)."""
+"""Every example in ``examples/`` runs to completion (the webhook ones: see ``test_webhook_examples.py``)."""
 
 from __future__ import annotations
 

@@ -190,8 +190,9 @@ def test_acknowledge_is_retried_and_load_without_ack_is_not() -> None:
     with store.client(retry=FAST) as client:
         assert client.queues.acknowledge(ids).processed == 3
         store.faults.script(Fault.http(503), times=1, when="before", function="QueueOrderList_Load_Query")
-        with pytest.raises(mo.HTTPStatusError):
+        with pytest.raises(mo.LostPageError) as lost:
             client.queues.load(QUEUE)  # might have moved orders: never blindly retried
+        assert isinstance(lost.value.__cause__, mo.HTTPStatusError)
         store.faults.script(Fault.http(503), times=1, when="before", function="QueueOrderList_Load_Query")
         assert client.queues.load(QUEUE, acknowledge=True).total_count >= 0
 
@@ -328,8 +329,14 @@ def test_no_ack_moving_workflow_drains_from_offset_zero(kind: str) -> None:
 def test_no_ack_loads_always_read_offset_zero() -> None:
     store = FakeStore(orders=300, seed=12, workflow="move")
     offsets: list[int] = []
+
+    def spy(request: httpx.Request) -> None:
+        body = json.loads(request.content)
+        if body.get("Module_Function") == "QueueOrderList_Load_Query":
+            offsets.append(body["Offset"])
+
     with store.client() as client:
-        client._http.event_hooks["request"].append(lambda r: offsets.append(json.loads(r.content)["Offset"]))
+        client._http.event_hooks["request"].append(spy)
         client.queues.drain(QUEUE, lambda orders: None, acknowledge=False, page_size=2)
     assert offsets
     assert set(offsets) == {0}
@@ -351,26 +358,27 @@ def test_add_only_workflow_is_detected_and_reported(kind: str, caplog: pytest.Lo
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_no_ack_lost_response_is_covered_by_reconciliation(
-    kind: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A response lost after the store moved the orders cannot be retried; reconciling by last update
-    (what the docs prescribe) finds those orders again."""
+def test_no_ack_lost_response_without_recovery_is_covered_by_reconciliation(kind: str) -> None:
+    """With recovery off (``moved_to=None``) a response lost after the store moved the orders cannot be
+    retried: the drain raises a LostPageError, and reconciling by last update from its ``since`` finds
+    those orders again."""
     store = FakeStore(orders=400, seed=14, workflow="move")
     store.freeze()
     members = set(store.queue_members(QUEUE))
-    since = store.clock.now()
     store.faults.script(Fault.drop(0.5), times=1, when="after", function="QueueOrderList_Load_Query")
     recorder = Recorder(store)
-    with pytest.raises(mo.TransportError):
-        run_drain(kind, store, recorder, acknowledge=False, page_size=5)
+    with pytest.raises(mo.LostPageError) as raised:
+        run_drain(kind, store, recorder, acknowledge=False, page_size=5, moved_to=None)
+    assert isinstance(raised.value, mo.TransportError)  # what callers caught before
+    assert raised.value.moved_to is None
     lost = members - set(store.queue_members(QUEUE)) - set(recorder.seen)
     assert len(lost) == 5  # moved out by the load whose answer never arrived
-    report = run_drain(kind, store, recorder, acknowledge=False, page_size=5)
+    report = run_drain(kind, store, recorder, acknowledge=False, page_size=5, moved_to=None)
     assert report.stopped is DrainStop.EMPTY
+    assert report.recoveries == 0
     assert lost.isdisjoint(recorder.seen)
     with store.client() as client:
-        reconciled = {o.id for o in client.orders.updated_since(since, columns=())}
+        reconciled = {o.id for o in client.orders.updated_since(raised.value.since, columns=())}
     assert lost <= reconciled  # the move bumped dt_updated, so the lost ones show up
 
 

@@ -5,7 +5,7 @@ Everything public is importable from here; the modules starting with ``_`` are i
 
 from __future__ import annotations
 
-from . import filters, models
+from . import filters, json, models, tables
 from ._auth import Auth, HmacAuth, SshAuth, TokenAuth
 from ._client import DEFAULT_TIMEOUT, AsyncClient, Client, MulticallResult
 from ._converter import (
@@ -28,9 +28,11 @@ from ._exceptions import (
     HTTPStatusError,
     InvalidParameterError,
     ItemError,
+    LostPageError,
     MivaError,
     NotFoundError,
     PartialWriteError,
+    RecoveryUnavailableError,
     RequestTimeoutError,
     ResponseDecodeError,
     ResponseValidationError,
@@ -41,6 +43,7 @@ from ._exceptions import (
 )
 from ._flatten import FlatValue, flatten_items, flatten_orders
 from ._page import Page
+from ._readers import read_jsonl, read_sqlite
 from ._telemetry import AsyncEventHooks, EventHooks, RequestEvent, ResponseEvent
 from ._version import __version__
 from ._writeback import CustomFieldInput
@@ -104,9 +107,10 @@ from .models import (
 )
 from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
 from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Paging
-from .queues import AckResult, AsyncQueues, DrainReport, DrainStop, Queue, Queues
+from .queues import AckResult, AsyncQueues, DrainPage, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
 from .shipments import AsyncShipments, Shipments, ShipmentUpdate
+from .tables import to_arrow, to_pandas
 
 __all__ = [
     # clients and credentials
@@ -136,9 +140,11 @@ __all__ = [
     "HTTPStatusError",
     "InvalidParameterError",
     "ItemError",
+    "LostPageError",
     "MivaError",
     "NotFoundError",
     "PartialWriteError",
+    "RecoveryUnavailableError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseValidationError",
@@ -186,6 +192,7 @@ __all__ = [
     # queues
     "AckResult",
     "AsyncQueues",
+    "DrainPage",
     "DrainReport",
     "DrainStop",
     "Queue",
@@ -231,10 +238,17 @@ __all__ = [
     "converter",
     "flatten_items",
     "flatten_orders",
+    "json",
     "make_converter",
     "models",
     "structure_order",
     "structure_page",
+    # tables and saved orders
+    "read_jsonl",
+    "read_sqlite",
+    "tables",
+    "to_arrow",
+    "to_pandas",
     # meta
     "__version__",
 ]

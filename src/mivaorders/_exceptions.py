@@ -17,7 +17,9 @@ Every error the library raises on purpose derives from :class:`MivaError`::
     ├── ShipmentConflictError                an order's shipments contradict a fulfilment request
     ├── TransportError                       the request or response did not make it across
     │   ├── RequestTimeoutError              connect, read, write or pool timeout
-    │   └── UncertainWriteError              a non-repeatable write may have happened; not retried
+    │   ├── UncertainWriteError              a non-repeatable write may have happened; not retried
+    │   └── LostPageError                    a no-acknowledgement queue load's answer was lost
+    ├── RecoveryUnavailableError             lost pages could not be found again: refused to start
     ├── ResponseDecodeError                  the body is not the JSON promised (truncated, HTML page ...)
     └── ResponseValidationError              JSON that does not fit the typed models
 
@@ -30,6 +32,7 @@ message, and field names -- never request bodies, headers, tokens or passphrases
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -45,9 +48,11 @@ __all__ = [
     "HTTPStatusError",
     "InvalidParameterError",
     "ItemError",
+    "LostPageError",
     "MivaError",
     "NotFoundError",
     "PartialWriteError",
+    "RecoveryUnavailableError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseValidationError",
@@ -310,6 +315,48 @@ class UncertainWriteError(TransportError):
 
     def __init__(self, message: str, *, function: str | None = None) -> None:
         super().__init__(message, function=function, maybe_sent=True)
+
+
+class LostPageError(TransportError):
+    """A queue load without acknowledgement failed after the store may have moved its orders out.
+
+    The orders of that page are no longer in ``queue``. They can be found again in the queue the store's
+    workflow moved them to, among the orders updated since ``since`` (the store's clock just before the
+    load, with a margin): ``client.queues.recover_lost_page(error, moved_to=...)``. ``moved_to`` is the
+    destination queue when the caller named one; ``delivered`` counts the orders a drain handed out before
+    it stopped. The original failure is ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        queue: str,
+        since: datetime,
+        moved_to: str | None = None,
+        function: str | None = None,
+        delivered: int = 0,
+    ) -> None:
+        self.queue = queue
+        self.since = since
+        self.moved_to = moved_to
+        self.delivered = delivered
+        super().__init__(message, function=function, maybe_sent=True)
+
+
+class RecoveryUnavailableError(MivaError):
+    """A drain without acknowledgement refused to start (or to go on): a lost answer could not be recovered.
+
+    ``queue`` is the queue being drained, ``moved_to`` the destination queue that was checked, ``reason``
+    what is missing. Fix the store (or the token), or pass ``moved_to=None`` to accept that a lost answer
+    loses orders.
+    """
+
+    def __init__(self, message: str, *, queue: str, moved_to: str | None, reason: str) -> None:
+        self.queue = queue
+        self.moved_to = moved_to
+        self.reason = reason
+        super().__init__(message)
 
 
 class ResponseDecodeError(MivaError):

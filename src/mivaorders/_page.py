@@ -12,7 +12,7 @@ __all__ = ["Page"]
 T = TypeVar("T")
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, repr=False)
 class Page(Generic[T]):
     """One page of a list query: the decoded rows plus Miva's ``total_count`` and ``start_offset``.
 
@@ -48,3 +48,14 @@ class Page(Generic[T]):
     def __getitem__(self, index: slice) -> Sequence[T]: ...
     def __getitem__(self, index: int | slice) -> T | Sequence[T]:
         return self.items[index]
+
+    def __repr__(self) -> str:
+        from ._display import page_repr  # the display helpers import the models, which import Page
+
+        return page_repr(self)
+
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks: one row per item, long pages truncated in the middle."""
+        from ._display import page_html
+
+        return page_html(self)

@@ -27,7 +27,14 @@ from ._cli.console import (
 )
 from ._cli.parser import build_parser
 from ._cli.writeback import INTERRUPTED as WRITEBACK_INTERRUPTED
-from ._exceptions import APIError, ArgumentError, AuthenticationError, ConfigurationError, MivaError
+from ._exceptions import (
+    APIError,
+    ArgumentError,
+    AuthenticationError,
+    ConfigurationError,
+    LostPageError,
+    MivaError,
+)
 
 __all__ = ["main"]
 
@@ -164,6 +171,12 @@ def _describe(exc: BaseException) -> str:
         text += " (check the token, the signing key and the store code, and that the token may call this)"
     if isinstance(exc, sqlite3.Error):
         text = f"database error: {text}"
+    if isinstance(exc, LostPageError):
+        moved_to = exc.moved_to or "<the queue the workflow moves orders to>"
+        text += (
+            f" (from the command line: mivaorders queue recover --since {exc.since:%Y-%m-%dT%H:%M:%SZ} "
+            f"--moved-to {moved_to})"
+        )
     return " ".join(text.split())  # one line
 
 

@@ -9,7 +9,8 @@ Strategies:
 
 - :class:`ByLastUpdate` (default, Miva 10.03+): new and updated orders by ``dt_updated``, keyset-paged; the
   checkpoint is the keyset cursor while running and the pull's watermark once complete.
-- :class:`ByQueue`: drain an order workflow queue *with acknowledgement*; the queue itself is the checkpoint.
+- :class:`ByQueue`: drain an order workflow queue (with acknowledgement by default; without, lost pages are
+  found again in the destination queue); the queue itself is the checkpoint.
 - :class:`ByOrderNumber`: orders above the highest id seen, with a look-back for late completions.
 - :class:`ByDateRange`: orders placed since the last run (updates to older orders are not seen).
 
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import attrs
 
 from ._exceptions import ArgumentError
+from ._lost_pages import RETRIEVED_QUEUE, check_moved_to
 from ._query import check_page_size
 from ._sinks import (
     CallbackSink,
@@ -279,21 +281,32 @@ class ByDateRange:
 
 @attrs.frozen(kw_only=True)
 class ByQueue:
-    """Drain an order workflow queue *with acknowledgement*: each batch is stored, then acknowledged.
+    """Drain an order workflow queue: each batch is stored, then acknowledged.
 
     The queue is the checkpoint, so a crash re-delivers at most the batch in flight. Only the store's
     queueing triggers put orders in the queue; pair it with a periodic :class:`ByLastUpdate` to catch the
     rest.
+
+    ``acknowledge=False`` is for stores whose retrieval workflow moves orders out as they load, into
+    ``moved_to``: a batch whose answer is lost is found again there (see ``queues.drain``);
+    ``moved_to=None`` accepts losing it instead. A process killed between a load and storing its batch
+    loses that batch from the queue either way: reconcile with :class:`ByLastUpdate`.
     """
 
     queue_code: str
     name: str = "queue"
     page_size: int = attrs.field(default=100)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
+    acknowledge: bool = True
+    moved_to: str | None = attrs.field(default=RETRIEVED_QUEUE)
 
     @page_size.validator
     def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
         check_page_size(value, name="page_size")
+
+    @moved_to.validator
+    def check_moved_to(self, _: attrs.Attribute[str | None], value: str | None) -> None:
+        check_moved_to(value, self.queue_code if isinstance(self.queue_code, str) else "")
 
 
 @attrs.frozen
@@ -456,14 +469,21 @@ class _Runner:
         return {
             "queue_code": strategy.queue_code,
             "handler": lambda orders: self.commit(orders, None),
-            "acknowledge": True,
+            "acknowledge": strategy.acknowledge,
             "page_size": self.batch_size,
             "columns": strategy.columns,
             "max_pages": max_batches,
+            "moved_to": strategy.moved_to,
         }
 
     def drained(self, report: DrainReport) -> SyncReport:
-        return self.report(False, report.stopped is DrainStop.EMPTY, None, report.reason)
+        detail = report.reason
+        if report.recoveries:
+            detail += (
+                f"; {report.recoveries} lost answer(s), {report.recovered} order(s) recovered "
+                f"from {report.moved_to!r}"
+            )
+        return self.report(False, report.stopped is DrainStop.EMPTY, None, detail)
 
 
 class _SyncBase(Generic[_ClientT]):

@@ -834,6 +834,12 @@ class Order:
             f"status={self.status._name_}, items={items})"
         )
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks (no payment data, no address beyond a name, as in ``repr``)."""
+        from ._display import order_html
+
+        return order_html(self)
+
 
 @frozen(kw_only=True, repr=False)
 class OrderCustomField:

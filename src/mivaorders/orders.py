@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from . import _display
 from ._converter import structure_page
 from ._envelope import Call, Multicall, OperationResult, Safety, http_date
 from ._exceptions import FilterError
@@ -200,6 +201,12 @@ class OrderIterator(_PullStats, Iterator[Order]):
     def __iter__(self) -> OrderIterator:
         return self
 
+    def __repr__(self) -> str:
+        return _display.pull_repr(self, self._client.store_code)
+
+    def _repr_html_(self) -> str:
+        return _display.pull_html(self, self._client.store_code)
+
     def __next__(self) -> Order:
         return next(self._orders)
 
@@ -242,6 +249,12 @@ class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
 
     def __aiter__(self) -> AsyncOrderIterator:
         return self
+
+    def __repr__(self) -> str:
+        return _display.pull_repr(self, self._client.store_code)
+
+    def _repr_html_(self) -> str:
+        return _display.pull_html(self, self._client.store_code)
 
     async def __anext__(self) -> Order:
         return await self._orders.__anext__()
@@ -382,6 +395,9 @@ class Orders(_OrdersBase, OrderWrites):
     def __init__(self, client: Client) -> None:
         self._client = client
 
+    def __repr__(self) -> str:
+        return _display.resource_repr(self, self._client)
+
     def list(
         self,
         *,
@@ -484,6 +500,9 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+
+    def __repr__(self) -> str:
+        return _display.resource_repr(self, self._client)
 
     async def list(
         self,

@@ -5,9 +5,12 @@ Miva's queue functions only fire workflow triggers; what they do is the store's 
 
 - **with acknowledgement**, a load leaves the orders in the queue and ``OrderList_Acknowledge`` moves
   them out. Loads are safe to repeat; :meth:`Queues.drain` acknowledges exactly what the handler accepted.
-- **without acknowledgement**, the load itself moves the rendered orders out. A lost response loses them,
-  so such loads are never retried once the request may have reached the store, always read offset 0, and
-  must be backed by a periodic reconciliation by last update.
+- **without acknowledgement**, the load itself moves the rendered orders out. Such loads are never retried
+  once the request may have reached the store, and always read offset 0. When an answer is lost after the
+  store acted, :meth:`Queues.drain` finds the page again: the workflow moved those orders into another
+  queue (``moved_to``) and bumped their ``dt_updated``, and queue membership is searchable
+  (``CustomField_Values:orderworkflow:<code>``), so the orders now in ``moved_to`` updated since just
+  before that load are the lost page (plus, perhaps, a few more), handed out flagged as a recovery.
 - the stock no-acknowledgement template only *adds* orders to another queue: the queue never drains.
   ``drain`` notices a page with nothing new, stops, and says why.
 
@@ -22,14 +25,37 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from . import _display
 from ._columns import ADDRESS_PARTS
 from ._converter import structure_page
 from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
-from ._exceptions import APIError, ArgumentError, ItemError, ResponseDecodeError
+from ._exceptions import (
+    APIError,
+    ArgumentError,
+    AuthenticationError,
+    ItemError,
+    LostPageError,
+    MivaError,
+    RecoveryUnavailableError,
+    ResponseDecodeError,
+    ResponseValidationError,
+)
+from ._lost_pages import (
+    RETRIEVED_QUEUE,
+    LostPageSearch,
+    StoreTime,
+    answer_lost,
+    check_moved_to,
+    list_call,
+    lost_error,
+    member_of,
+    since_text,
+)
 from ._page import Page
 from ._query import OrderQuery, check_page_size
 from .filters import Expr, F, SortKey
@@ -43,10 +69,12 @@ if TYPE_CHECKING:
 __all__ = [
     "AckResult",
     "AsyncQueues",
+    "DrainPage",
     "DrainReport",
     "DrainStop",
     "Queue",
     "Queues",
+    "RETRIEVED_QUEUE",
 ]
 
 logger = logging.getLogger("mivaorders")
@@ -60,11 +88,31 @@ ACK_BATCH = 100
 _UNKNOWN_ORDER = "MER-UTIL-ORWF-00180"
 # Rounds in a row that acknowledge nothing new before drain gives up (constant churn, a stuck queue).
 _MAX_IDLE_ROUNDS = 3
+# Loads in a row whose answers were lost (each one recovered) before drain gives up and raises.
+_MAX_LOST_IN_A_ROW = 10
+
+
+class DrainPage(list[Order]):
+    """The orders a drain hands to its handler: a plain ``list``, plus where they came from.
+
+    ``recovered`` is True for orders found again after a load's answer was lost (no-acknowledgement
+    workflow): they may include orders delivered before in another version, or moved by someone else.
+    """
+
+    recovered: bool
+
+    def __init__(self, orders: Iterable[Order] = (), *, recovered: bool = False) -> None:
+        super().__init__(orders)
+        self.recovered = recovered
+
+    def __repr__(self) -> str:
+        return f"DrainPage({super().__repr__()}, recovered={self.recovered})"
+
 
 #: What a drain handler returns: ``None`` when it took every order, or the ids it rejects.
 HandlerResult = Iterable[int] | None
-Handler = Callable[[list[Order]], HandlerResult]
-AsyncHandler = Callable[[list[Order]], HandlerResult | Awaitable[HandlerResult]]
+Handler = Callable[[DrainPage], HandlerResult]
+AsyncHandler = Callable[[DrainPage], HandlerResult | Awaitable[HandlerResult]]
 
 
 @attrs.frozen
@@ -117,6 +165,12 @@ class DrainReport:
     stopped: DrainStop
     reason: str
     warnings: tuple[str, ...] = ()
+    #: The queue lost pages were looked for in (no-acknowledgement drains; ``None``: recovery was off).
+    moved_to: str | None = None
+    #: Loads whose answer was lost after the store may have acted, each followed by a search for its page.
+    recoveries: int = 0
+    #: Orders those searches handed to the handler (in pages flagged ``recovered``).
+    recovered: int = 0
 
 
 def _check_queue_code(code: object) -> str:
@@ -254,6 +308,7 @@ class _Drain:
         page_size: int,
         guard_updates: bool,
         max_pages: int | None,
+        moved_to: str | None = None,
     ) -> None:
         self.queue = _check_queue_code(queue_code)
         self.query = query
@@ -263,6 +318,16 @@ class _Drain:
         if max_pages is not None and (not isinstance(max_pages, int) or max_pages < 1):
             raise ArgumentError(f"max_pages must be a whole number >= 1, not {max_pages!r}")
         self.max_pages = max_pages
+        # Only a load that moves orders can lose them: with acknowledgement there is nothing to recover.
+        self.moved_to = None if acknowledge else check_moved_to(moved_to, self.queue)
+        self.verify_destination = self.moved_to is not None  # once, on the first page loaded
+        self.versions: dict[int, int] = {}  # id -> fingerprint of the version delivered (no acknowledgement)
+        self.recoveries = 0
+        self.recovered = 0
+        self.lost_in_a_row = 0
+        self.unrecovered: list[datetime] = []  # lost loads whose search found nothing
+        self.first_lost: datetime | None = None  # where the final search starts
+        self.page_recovered = False
         self.started = time.monotonic()
         self.delivered_ids: dict[int, int] = {}
         self.rejected: list[int] = []
@@ -301,8 +366,9 @@ class _Drain:
             suffix = f"; {len(self.rejected)} rejected order(s) left in it" if self.rejected else ""
             self._finish(DrainStop.EMPTY, f"queue {self.queue!r} is empty{suffix}")
             return False
-        new = [o for o in page.items if o.id not in self.delivered_ids]
-        if not new and not self.acknowledge:
+        # Nothing new: every order was delivered before in this very version (an edit that re-queued one
+        # after delivery is a new version, and comes back first when loads sort by id).
+        if not self.acknowledge and not any(self.undelivered(o) for o in page.items):
             message = (
                 f"queue {self.queue!r} returned only orders already delivered: its no-acknowledgement "
                 "workflow adds retrieved orders to another queue without removing them, so the queue "
@@ -330,15 +396,114 @@ class _Drain:
         else:
             self.repeat_rounds = 0
         self.pages += 1
-        self.page = list(page.items)
         self.loaded_at = server_time
+        self.deliver(page.items, recovered=False)
+        return True
+
+    def deliver(self, orders: Sequence[Order], *, recovered: bool) -> DrainPage:
+        """Count ``orders`` as handed out; they become the page the handler's answer refers to."""
+        self.page = list(orders)
+        self.page_recovered = recovered
         for order in self.page:
             count = self.delivered_ids.get(order.id, 0)
             if count:
                 self.redelivered += 1
             self.delivered_ids[order.id] = count + 1
+            if not self.acknowledge:
+                self.versions[order.id] = hash(_fingerprint(order))
         self.delivered += len(self.page)
-        return True
+        if recovered:
+            self.recovered += len(self.page)
+        return DrainPage(self.page, recovered=recovered)
+
+    # -- lost answers (no acknowledgement) -------------------------------------------------------
+
+    def undelivered(self, order: Order) -> bool:
+        """Whether a recovery should hand ``order`` out: never delivered, or changed since it was."""
+        version = self.versions.get(order.id)
+        return version is None or version != hash(_fingerprint(order))
+
+    def lost_search(self, since: datetime) -> LostPageSearch:
+        assert self.moved_to is not None
+        return LostPageSearch(self.moved_to, since, self.query, self.page_size, self.undelivered)
+
+    def lost(self, since: datetime, cause: BaseException, note: str = "") -> LostPageError:
+        return lost_error(
+            self.queue, since, cause, moved_to=self.moved_to, delivered=self.delivered, note=note
+        )
+
+    def searched(self, search: LostPageSearch) -> None:
+        self.recoveries += 1
+        self.lost_in_a_row += 1
+        if self.first_lost is None or search.since < self.first_lost:
+            self.first_lost = search.since
+        if search.found:
+            logger.warning(
+                "queue %r: recovered %d order(s) of a page whose answer was lost: the ones this drain had "
+                "not delivered yet among the %d order(s) in queue %r updated since %s",
+                self.queue,
+                search.found,
+                search.scanned,
+                search.moved_to,
+                since_text(search.since),
+            )
+        else:
+            self.unrecovered.append(search.since)
+            logger.warning(
+                "queue %r: a load's answer was lost, but queue %r holds no undelivered order updated since "
+                "%s (%d looked at): the store had not acted on it",
+                self.queue,
+                search.moved_to,
+                since_text(search.since),
+                search.scanned,
+            )
+
+    def swept(self, search: LostPageSearch) -> None:
+        level = logging.WARNING if search.found else logging.INFO
+        logger.log(
+            level,
+            "queue %r: final search after %d lost answer(s): %d more order(s) recovered from queue %r "
+            "(%d updated since %s looked at)",
+            self.queue,
+            self.recoveries,
+            search.found,
+            search.moved_to,
+            search.scanned,
+            since_text(search.since),
+        )
+
+    def destination_call(self) -> Call | None:
+        """Once, after the first page: are the orders just loaded now in ``moved_to``?"""
+        if not self.verify_destination or not self.page or self.page_recovered:
+            return None
+        assert self.moved_to is not None
+        self.verify_destination = False
+        ids = [o.id for o in self.page]
+        query = OrderQuery.build(where=F.id.in_(ids) & member_of(self.moved_to), columns=())
+        return list_call(query, len(ids))
+
+    def destination_checked(self, found: Page[Order]) -> None:
+        if found.items:
+            return
+        assert self.moved_to is not None
+        lost = ""
+        if self.unrecovered:
+            stamps = ", ".join(since_text(s) for s in self.unrecovered)
+            lost = (
+                f" Earlier, {len(self.unrecovered)} load(s) lost their answer and nothing was found: "
+                f"reconcile with orders.updated_since() from {stamps}."
+            )
+        message = (
+            f"queue {self.queue!r}: none of the {len(self.page)} order(s) just loaded are in queue "
+            f"{self.moved_to!r}, so the store's retrieval workflow does not move orders there (it removes "
+            "them, or moves them elsewhere) and a lost answer could not be recovered. The orders loaded so "
+            "far were delivered; the drain stops here. Pass the queue the workflow moves orders to as "
+            f"moved_to, or moved_to=None to accept that a lost answer loses orders.{lost}"
+        )
+        logger.error("%s", message)
+        raise RecoveryUnavailableError(
+            message, queue=self.queue, moved_to=self.moved_to, reason="not_moved_there"
+        )
 
     # -- after the handler -----------------------------------------------------------------------
 
@@ -424,16 +589,22 @@ class _Drain:
             stopped=self.stop,
             reason=self.reason,
             warnings=tuple(self.warnings),
+            moved_to=self.moved_to,
+            recoveries=self.recoveries,
+            recovered=self.recovered,
         )
 
     def lost_page_warning(self) -> None:
         """A handler failed on a page a no-acknowledgement load had already moved out."""
         ids = [o.id for o in self.page]
+        where = f"they are in queue {self.moved_to!r}" if self.moved_to else "they are in no queue to drain"
         logger.warning(
             "queue %r: the handler failed on orders %s, which the load had already moved out of the "
-            "queue (no acknowledgement workflow); reconcile them with orders.updated_since()",
+            "queue (no acknowledgement workflow); %s: reconcile them with orders.updated_since() or "
+            "fetch them by id",
             self.queue,
             ids,
+            where,
         )
 
 
@@ -448,7 +619,7 @@ class _Send:
 class _Handle:
     """A step of a drain: run the user's handler on these orders, answer what it returned."""
 
-    orders: list[Order]
+    orders: DrainPage
 
 
 #: A queue operation as plain code: it yields steps and is sent their answers (or has failures thrown in),
@@ -464,18 +635,159 @@ def _ack_steps(order_ids: Iterable[int]) -> _Steps[AckResult]:
     return state.result()
 
 
-def _drain_steps(state: _Drain, clock: Callable[[], float]) -> _Steps[DrainReport]:
+def _load_steps(call: Call, queue: str, acknowledge: bool, store_time: StoreTime) -> _Steps[Page[Order]]:
+    """One load; without acknowledgement a lost answer raises :class:`LostPageError`, saying where to look."""
+    since = store_time.before_load()
+    try:
+        envelope, _ = yield _Send(call)
+        return _decode(envelope, call.label)
+    except MivaError as exc:
+        if acknowledge or not (answer_lost(exc) or isinstance(exc, ResponseValidationError)):
+            raise
+        raise lost_error(queue, since, exc, moved_to=None) from exc
+
+
+def _destination_steps(queue: str, moved_to: str, advice: str) -> _Steps[str]:
+    """The destination queue as the store spells it; :class:`RecoveryUnavailableError` when it has none."""
+    envelope, _ = yield _Send(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
+    codes = {q.code.casefold(): q.code for q in _queues_from(envelope)}
+    if moved_to.casefold() not in codes:
+        known = ", ".join(sorted(codes.values())) or "none"
+        where = f"queue {queue!r}: " if queue else ""
+        raise RecoveryUnavailableError(
+            f"{where}the destination queue {moved_to!r} does not exist in this store (its queues: {known}), "
+            "so the page of a lost answer could not be found again. Pass the queue the store's retrieval "
+            f"workflow moves orders to as moved_to{advice}",
+            queue=queue,
+            moved_to=moved_to,
+            reason="no_such_queue",
+        )
+    # The search field must name it exactly; Miva ignores a search field it does not know.
+    return codes[moved_to.casefold()]
+
+
+def _search_steps(queue: str, search: LostPageSearch) -> _Steps[list[Order]]:
+    search.moved_to = yield from _destination_steps(queue, search.moved_to, "")
+    found: list[Order] = []
+    while (call := search.next_call()) is not None:
+        envelope, _ = yield _Send(call)
+        found.extend(search.take(_decode(envelope, call.label)))
+    return found
+
+
+def _check_recovery_steps(state: _Drain, store_time: StoreTime) -> _Steps[None]:
+    """Before the first destructive load: can a lost page be found again? If not, refuse to start."""
+    moved_to = state.moved_to
+    assert moved_to is not None
+    advice = (
+        ", or moved_to=None to accept that a lost answer loses orders; "
+        f"nothing was loaded from {state.queue!r}"
+    )
+    try:
+        state.moved_to = yield from _destination_steps(state.queue, moved_to, advice)
+        # The search a recovery runs, over an empty window: proves the token may run it.
+        now = datetime.fromtimestamp(math.floor(store_time.clock()), tz=timezone.utc)
+        probe = member_of(state.moved_to) & (F.dt_updated >= now)
+        yield _Send(list_call(OrderQuery.build(where=probe, columns=()), 1))
+    except AuthenticationError as exc:
+        if exc.is_clock_skew:
+            raise
+        raise RecoveryUnavailableError(
+            f"queue {state.queue!r}: the API token may not run {exc.function or 'the search'} "
+            f"({exc.error_message}), which finding a lost page again needs: grant it "
+            f"OrderCustomFieldList_Load and OrderList_Load_Query{advice}",
+            queue=state.queue,
+            moved_to=moved_to,
+            reason="permission",
+        ) from exc
+
+
+def _recover_steps(state: _Drain, since: datetime, cause: MivaError) -> _Steps[None]:
+    """A load's answer was lost: hand out the orders it moved, found in ``moved_to``, as a recovered page."""
+    if state.moved_to is None:
+        raise state.lost(since, cause, note=" (recovery was off: moved_to=None)") from cause
+    logger.warning(
+        "queue %r: the answer to a load was lost after the store may have acted (%s); looking for its "
+        "orders in queue %r among those updated since %s",
+        state.queue,
+        type(cause).__name__,
+        state.moved_to,
+        since_text(since),
+    )
+    search = state.lost_search(since)
+    yield from _hand_out_steps(state, search, cause)
+    state.searched(search)
+
+
+def _sweep_steps(state: _Drain) -> _Steps[None]:
+    """After a drain that lost answers: search once more, from the first loss on.
+
+    A store still working when its answer was cut off (a read timeout) moves the orders after the search
+    that followed; by the time the queue is empty they have all left it, so now they are in ``moved_to``.
+    """
+    assert state.first_lost is not None
+    search = state.lost_search(state.first_lost)
+    yield from _hand_out_steps(state, search, None)
+    state.swept(search)
+
+
+def _hand_out_steps(state: _Drain, search: LostPageSearch, cause: MivaError | None) -> _Steps[None]:
+    """Run a search for lost orders, handing each batch found to the handler as a recovered page."""
+    while (call := search.next_call()) is not None:
+        try:
+            envelope, _ = yield _Send(call)
+            orders = search.take(_decode(envelope, call.label))
+        except MivaError as exc:
+            what = "the search failed too" if cause is not None else "the final search for late moves failed"
+            raise state.lost(search.since, cause or exc, note=f" ({what}: {type(exc).__name__})") from exc
+        if not orders:
+            continue
+        page = state.deliver(orders, recovered=True)
+        try:
+            state.handled((yield _Handle(page)))
+        except BaseException:
+            state.lost_page_warning()
+            raise
+
+
+def _drain_steps(state: _Drain, store_time: StoreTime) -> _Steps[DrainReport]:
+    if state.moved_to is not None:
+        yield from _check_recovery_steps(state, store_time)
     while (call := state.load_call()) is not None:
-        envelope, response = yield _Send(call)
-        if not state.loaded(_decode(envelope, call.label), _server_time(response, clock())):
+        since = store_time.before_load()
+        try:
+            envelope, response = yield _Send(call)
+            page = _decode(envelope, call.label)
+        except MivaError as exc:
+            if state.acknowledge:
+                raise
+            if isinstance(exc, ResponseValidationError):
+                raise state.lost(since, exc) from exc  # the same orders would not decode when found again
+            if not answer_lost(exc):
+                raise
+            yield from _recover_steps(state, since, exc)
+            if state.lost_in_a_row >= _MAX_LOST_IN_A_ROW:
+                logger.error(
+                    "queue %r: %d loads in a row lost their answer (each was recovered); giving up",
+                    state.queue,
+                    state.lost_in_a_row,
+                )
+                raise exc
+            continue
+        state.lost_in_a_row = 0
+        if not state.loaded(page, _server_time(response, store_time.clock())):
             break
         try:
-            accepted = state.handled((yield _Handle(list(state.page))))
+            accepted = state.handled((yield _Handle(DrainPage(state.page))))
         except BaseException:
             if not state.acknowledge:
                 state.lost_page_warning()
             raise
         if not state.acknowledge:
+            check = state.destination_call()
+            if check is not None:
+                envelope, _ = yield _Send(check)
+                state.destination_checked(_decode(envelope, check.label))
             continue  # the load itself took these orders out of the queue
         guard = state.guard_query(accepted)
         fresh = None
@@ -487,6 +799,8 @@ def _drain_steps(state: _Drain, clock: Callable[[], float]) -> _Steps[DrainRepor
         state.acknowledged_ids(safe, result)
         if state.done:
             break
+    if state.first_lost is not None:
+        yield from _sweep_steps(state)
     return state.report()
 
 
@@ -508,6 +822,7 @@ class _QueuesBase:
         passphrase: str | None,
         guard_updates: bool,
         max_pages: int | None,
+        moved_to: str | None,
     ) -> _Drain:
         query = OrderQuery.build(where=where, sort="id", columns=columns, passphrase=passphrase)
         return _Drain(
@@ -517,7 +832,42 @@ class _QueuesBase:
             page_size=page_size,
             guard_updates=guard_updates,
             max_pages=max_pages,
+            moved_to=moved_to,
         )
+
+    @staticmethod
+    def _lost_page_search(
+        lost: LostPageError | datetime,
+        moved_to: str | None,
+        columns: Iterable[str] | None,
+        passphrase: str | None,
+        exclude: Iterable[int],
+        page_size: int,
+    ) -> LostPageSearch:
+        if isinstance(lost, LostPageError):
+            since = lost.since
+            moved_to = lost.moved_to if moved_to is None else moved_to
+        elif isinstance(lost, datetime):
+            if lost.tzinfo is None or lost.utcoffset() is None:
+                raise ArgumentError(
+                    "since must be a timezone-aware datetime (the store compares Unix seconds)"
+                )
+            since = lost
+        else:
+            raise ArgumentError(
+                f"lost must be a LostPageError or an aware datetime, not {type(lost).__name__}"
+            )
+        destination = check_moved_to(RETRIEVED_QUEUE if moved_to is None else moved_to, "")
+        assert destination is not None
+        excluded = list(exclude)
+        skip = set(_check_ids(excluded)) if excluded else set()
+        query = OrderQuery.build(sort="id", columns=columns, passphrase=passphrase)
+        size = check_page_size(page_size, name="page_size")
+        return LostPageSearch(destination, since, query, size, lambda order: order.id not in skip)
+
+
+def _queue_of(lost: object) -> str:
+    return lost.queue if isinstance(lost, LostPageError) else ""
 
 
 def _decode(envelope: Mapping[str, Any], function: str) -> Page[Order]:
@@ -529,10 +879,17 @@ class Queues(_QueuesBase):
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._store_time = StoreTime(client._config.clock)
+
+    def __repr__(self) -> str:
+        return _display.resource_repr(self, self._client)
 
     def list_queues(self) -> list[Queue]:
         """The store's queues, discovered through ``OrderCustomFieldList_Load``."""
-        envelope, _ = self._client._run(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
+        envelope, response = self._client._run(
+            Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT)
+        )
+        self._store_time.saw(response)
         return _queues_from(envelope)
 
     def load(
@@ -548,11 +905,33 @@ class Queues(_QueuesBase):
         acknowledge: bool = False,
     ) -> Page[Order]:
         """One page of a queue. ``acknowledge=True`` declares that the store's workflow waits for
-        acknowledgement, which makes the load safe to retry; otherwise it is treated as destructive."""
+        acknowledgement, which makes the load safe to retry; otherwise it is treated as destructive, and an
+        answer lost after the store may have acted raises :class:`~mivaorders.LostPageError`: pass it to
+        :meth:`recover_lost_page` to get that page's orders."""
         query = self._query(where, sort, columns, passphrase)
-        call = _load_call(_check_queue_code(queue_code), query, count, offset, acknowledge=acknowledge)
-        envelope, _ = self._client._run(call)
-        return _decode(envelope, call.label)
+        code = _check_queue_code(queue_code)
+        call = _load_call(code, query, count, offset, acknowledge=acknowledge)
+        return self._drive(_load_steps(call, code, acknowledge, self._store_time))
+
+    def recover_lost_page(
+        self,
+        lost: LostPageError | datetime,
+        *,
+        moved_to: str | None = None,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        exclude: Iterable[int] = (),
+        page_size: int = 100,
+    ) -> list[Order]:
+        """The orders a load without acknowledgement moved out while its answer was lost.
+
+        ``lost`` is the :class:`~mivaorders.LostPageError` (or the moment just before the load, on the
+        store's clock). Returns every order now in ``moved_to`` (default: the error's, else
+        ``successfully_retrieved_orders``) updated since then, except the ids in ``exclude`` (those you
+        already have), sorted by id. It may hold orders someone else moved there in the same seconds.
+        """
+        search = self._lost_page_search(lost, moved_to, columns, passphrase, exclude, page_size)
+        return self._drive(_search_steps(_queue_of(lost), search))
 
     def _drive(self, steps: _Steps[T], handler: Handler | None = None) -> T:
         answer: Any = None
@@ -566,6 +945,7 @@ class Queues(_QueuesBase):
             try:
                 if isinstance(step, _Send):
                     answer = self._client._run(step.call)
+                    self._store_time.saw(answer[1])
                 else:
                     assert handler is not None
                     answer = handler(step.orders)
@@ -588,12 +968,20 @@ class Queues(_QueuesBase):
         passphrase: str | None = None,
         guard_updates: bool = True,
         max_pages: int | None = None,
+        moved_to: str | None = RETRIEVED_QUEUE,
     ) -> DrainReport:
         """Load a page at offset 0, hand it to ``handler``, acknowledge what it accepted; repeat.
 
-        ``handler(orders)`` returns ``None`` (all accepted) or the ids it rejects; rejected orders are
-        reported and skipped, never acknowledged. If it raises, nothing of that page is acknowledged and the
-        error propagates. With ``acknowledge=False`` the store's workflow moves orders out as they load.
+        ``handler(orders)`` gets a :class:`DrainPage` (a list of orders) and returns ``None`` (all
+        accepted) or the ids it rejects; rejected orders are reported and skipped, never acknowledged. If
+        it raises, nothing of that page is acknowledged and the error propagates.
+
+        With ``acknowledge=False`` the store's workflow moves orders out as they load, into ``moved_to``.
+        Before the first load the drain checks that queue exists and the token may search it (else
+        :class:`~mivaorders.RecoveryUnavailableError`, nothing loaded); when a load's answer is lost after
+        the store may have acted, it hands that page's orders out again from ``moved_to``, in a page
+        flagged ``recovered``, and goes on. ``moved_to=None`` turns that off: a lost answer raises
+        :class:`~mivaorders.LostPageError`.
         """
         state = self._drain(
             queue_code,
@@ -604,8 +992,9 @@ class Queues(_QueuesBase):
             passphrase=passphrase,
             guard_updates=guard_updates,
             max_pages=max_pages,
+            moved_to=moved_to,
         )
-        return self._drive(_drain_steps(state, self._client._config.clock), handler)
+        return self._drive(_drain_steps(state, self._store_time), handler)
 
 
 class AsyncQueues(_QueuesBase):
@@ -613,10 +1002,16 @@ class AsyncQueues(_QueuesBase):
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+        self._store_time = StoreTime(client._config.clock)
+
+    def __repr__(self) -> str:
+        return _display.resource_repr(self, self._client)
 
     async def list_queues(self) -> list[Queue]:
         """The store's queues; see :meth:`Queues.list_queues`."""
-        envelope, _ = await self._client._run(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
+        call = Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT)
+        envelope, response = await self._client._run(call)
+        self._store_time.saw(response)
         return _queues_from(envelope)
 
     async def load(
@@ -633,9 +1028,23 @@ class AsyncQueues(_QueuesBase):
     ) -> Page[Order]:
         """One page of a queue; see :meth:`Queues.load`."""
         query = self._query(where, sort, columns, passphrase)
-        call = _load_call(_check_queue_code(queue_code), query, count, offset, acknowledge=acknowledge)
-        envelope, _ = await self._client._run(call)
-        return _decode(envelope, call.label)
+        code = _check_queue_code(queue_code)
+        call = _load_call(code, query, count, offset, acknowledge=acknowledge)
+        return await self._drive(_load_steps(call, code, acknowledge, self._store_time))
+
+    async def recover_lost_page(
+        self,
+        lost: LostPageError | datetime,
+        *,
+        moved_to: str | None = None,
+        columns: Iterable[str] | None = None,
+        passphrase: str | None = None,
+        exclude: Iterable[int] = (),
+        page_size: int = 100,
+    ) -> list[Order]:
+        """The orders a lost no-acknowledgement load moved out; see :meth:`Queues.recover_lost_page`."""
+        search = self._lost_page_search(lost, moved_to, columns, passphrase, exclude, page_size)
+        return await self._drive(_search_steps(_queue_of(lost), search))
 
     async def _drive(self, steps: _Steps[T], handler: AsyncHandler | None = None) -> T:
         answer: Any = None
@@ -649,6 +1058,7 @@ class AsyncQueues(_QueuesBase):
             try:
                 if isinstance(step, _Send):
                     answer = await self._client._run(step.call)
+                    self._store_time.saw(answer[1])
                 else:
                     assert handler is not None
                     answer = handler(step.orders)
@@ -673,6 +1083,7 @@ class AsyncQueues(_QueuesBase):
         passphrase: str | None = None,
         guard_updates: bool = True,
         max_pages: int | None = None,
+        moved_to: str | None = RETRIEVED_QUEUE,
     ) -> DrainReport:
         """Load, hand out, acknowledge, repeat; see :meth:`Queues.drain`. ``handler`` may be async."""
         state = self._drain(
@@ -684,5 +1095,6 @@ class AsyncQueues(_QueuesBase):
             passphrase=passphrase,
             guard_updates=guard_updates,
             max_pages=max_pages,
+            moved_to=moved_to,
         )
-        return await self._drive(_drain_steps(state, self._client._config.clock), handler)
+        return await self._drive(_drain_steps(state, self._store_time), handler)

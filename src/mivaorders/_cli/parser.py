@@ -109,6 +109,24 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool, store_se
     )
 
 
+def _no_ack_options(parser: argparse.ArgumentParser, prefix: str) -> None:
+    parser.add_argument(
+        "--no-ack", action="store_true", help=f"{prefix}the store's workflow moves orders out as they load"
+    )
+    recovery = parser.add_mutually_exclusive_group()
+    recovery.add_argument(
+        "--moved-to",
+        metavar="CODE",
+        help="with --no-ack: the queue the workflow moves loaded orders to, where a page whose answer was "
+        "lost is found again (default successfully_retrieved_orders)",
+    )
+    recovery.add_argument(
+        "--accept-loss",
+        action="store_true",
+        help="with --no-ack: do not look for lost pages; a lost answer stops the run and loses its orders",
+    )
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -167,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--queue", metavar="CODE", help="queue code for --strategy queue (see `mivaorders queue list`)"
     )
+    _no_ack_options(sync, "--strategy queue: ")
     sync.add_argument("--name", default="orders", help="checkpoint name (default %(default)s)")
     sync.add_argument("--batch-size", type=_positive, help="orders per batch and page (default 100)")
     sync.add_argument(
@@ -220,10 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     target = drain.add_mutually_exclusive_group(required=True)
     target.add_argument("--output", "-o", metavar="FILE", help="append orders to this .jsonl file")
     target.add_argument("--db", metavar="FILE", help="upsert orders into this SQLite file")
-    drain.add_argument(
-        "--no-ack", action="store_true", help="the store's workflow moves orders out as they load"
-    )
+    _no_ack_options(drain, "")
     drain.add_argument("--page-size", type=_positive, default=100, help="orders per load")
+    recover = command(
+        "recover",
+        "print the orders a no-acknowledgement load moved out while its answer was lost (JSON Lines)",
+        queue_commands,
+    )
+    recover.add_argument(
+        "--since", metavar="ISO", required=True, help="just before the lost load (the error message says it)"
+    )
+    recover.add_argument(
+        "--moved-to",
+        metavar="CODE",
+        default="successfully_retrieved_orders",
+        help="the queue the store's workflow moved the orders to (default %(default)s)",
+    )
 
     add_writeback_commands(command)
 

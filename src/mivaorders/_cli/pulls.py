@@ -31,6 +31,7 @@ from mivaorders.models import Order, OrderItem
 from mivaorders.orders import OrderIterator
 
 from .console import EXIT_PARTIAL, CliError, Console, plural
+from .queues import moved_to_option
 
 __all__ = ["parse_moment", "run_pull", "run_sync"]
 
@@ -57,14 +58,17 @@ def parse_moment(text: str, option: str) -> datetime:
 def _strategy(args: argparse.Namespace) -> Strategy | ByQueue:
     page_size = args.batch_size or 100
     since = parse_moment(args.since, "--since") if args.since else None
-    if args.strategy != "queue" and args.queue:
-        raise CliError("--queue goes with --strategy queue")
+    if args.strategy != "queue" and (args.queue or args.no_ack):
+        raise CliError("--queue and --no-ack go with --strategy queue")
     if since is not None and args.strategy in ("queue", "order-number"):
         raise CliError(f"--since does not apply to --strategy {args.strategy}")
     if args.strategy == "queue":
         if not args.queue:
             raise CliError("--strategy queue needs --queue CODE (see `mivaorders queue list`)")
-        return ByQueue(queue_code=args.queue, page_size=page_size)
+        moved_to = moved_to_option(args)
+        return ByQueue(
+            queue_code=args.queue, page_size=page_size, acknowledge=not args.no_ack, moved_to=moved_to
+        )
     if args.strategy == "order-number":
         return ByOrderNumber(page_size=page_size)
     if args.strategy == "date-range":

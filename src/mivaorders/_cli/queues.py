@@ -1,4 +1,4 @@
-"""``mivaorders queue list|load|ack|drain``: order workflow queues."""
+"""``mivaorders queue list|load|ack|drain|recover``: order workflow queues."""
 
 from __future__ import annotations
 
@@ -7,11 +7,22 @@ import argparse
 from mivaorders._client import Client
 from mivaorders.incremental import JsonLinesSink, SQLiteSink, order_json
 from mivaorders.models import Order
-from mivaorders.queues import DrainReport, DrainStop
+from mivaorders.queues import RETRIEVED_QUEUE, DrainReport, DrainStop
 
-from .console import EXIT_PARTIAL, Console, plural
+from .console import EXIT_PARTIAL, CliError, Console, plural
 
-__all__ = ["run_queue"]
+__all__ = ["moved_to_option", "run_queue"]
+
+
+def moved_to_option(args: argparse.Namespace) -> str | None:
+    """``moved_to`` for a drain without acknowledgement, from ``--moved-to`` / ``--accept-loss``."""
+    if not args.no_ack:
+        if args.moved_to or args.accept_loss:
+            raise CliError("--moved-to and --accept-loss go with --no-ack")
+        return RETRIEVED_QUEUE
+    if args.accept_loss:
+        return None
+    return args.moved_to or RETRIEVED_QUEUE
 
 
 def run_queue(args: argparse.Namespace, console: Console, client: Client) -> int:
@@ -22,6 +33,8 @@ def run_queue(args: argparse.Namespace, console: Console, client: Client) -> int
         return _load(args, console, client)
     if action == "ack":
         return _ack(args, console, client)
+    if action == "recover":
+        return _recover(args, console, client)
     return _drain(args, console, client)
 
 
@@ -73,7 +86,20 @@ def _ack(args: argparse.Namespace, console: Console, client: Client) -> int:
     return 0 if not unknown else EXIT_PARTIAL
 
 
+def _recover(args: argparse.Namespace, console: Console, client: Client) -> int:
+    from .pulls import parse_moment
+
+    since = parse_moment(args.since, "--since")
+    orders = client.queues.recover_lost_page(since, moved_to=args.moved_to)
+    console.out.write("".join(order_json(order).decode("ascii") + "\n" for order in orders))
+    console.note(
+        f"{plural(len(orders), 'order')} in queue {args.moved_to!r} updated since {since:%Y-%m-%dT%H:%M:%SZ}"
+    )
+    return 0
+
+
 def _drain(args: argparse.Namespace, console: Console, client: Client) -> int:
+    moved_to = moved_to_option(args)
     sink: SQLiteSink | JsonLinesSink = SQLiteSink(args.db) if args.db else JsonLinesSink(args.output)
     acknowledge = not args.no_ack
     bar = console.progress("draining")
@@ -86,7 +112,9 @@ def _drain(args: argparse.Namespace, console: Console, client: Client) -> int:
         bar.update(done)
 
     try:
-        report = client.queues.drain(args.code, handler, acknowledge=acknowledge, page_size=args.page_size)
+        report = client.queues.drain(
+            args.code, handler, acknowledge=acknowledge, page_size=args.page_size, moved_to=moved_to
+        )
     finally:
         bar.close()
         if isinstance(sink, SQLiteSink):
@@ -111,6 +139,9 @@ def _report(console: Console, report: DrainReport, target: str) -> None:
                 "stopped": report.stopped.value,
                 "reason": report.reason,
                 "warnings": list(report.warnings),
+                "moved_to": report.moved_to,
+                "recoveries": report.recoveries,
+                "recovered": report.recovered,
                 "output": target,
             }
         )
@@ -121,5 +152,10 @@ def _report(console: Console, report: DrainReport, target: str) -> None:
         f"in {plural(report.pages, 'page')}, {report.elapsed:.1f} s; stopped: {report.stopped.value} "
         f"({report.reason})"
     )
+    if report.recoveries:
+        console.note(
+            f"{plural(report.recoveries, 'load')} lost its answer; {plural(report.recovered, 'order')} "
+            f"recovered from queue {report.moved_to!r}"
+        )
     if report.redelivered:
         console.note(f"{plural(report.redelivered, 'order')} came more than once (stored once, newest wins)")

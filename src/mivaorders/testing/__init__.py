@@ -147,6 +147,10 @@ class FakeStore:
     def configure(self, **changes: Any) -> None:
         """Change token settings or the API-offline switch, e.g. ``configure(enabled=False)``.
 
+        ``denied_functions`` takes away function permissions from the token, e.g.
+        ``configure(denied_functions={"OrderList_Load_Query"})`` (module functions as
+        ``"Module:orderworkflow:<function>"``): those calls answer ``access_denied``.
+
         Also accepts ``latency_ms``, ``jitter_ms`` and ``op_cost_seconds``.
         """
         for name in ("latency_ms", "jitter_ms"):
@@ -156,6 +160,8 @@ class FakeStore:
             self._protocol.op_cost_seconds = float(changes.pop("op_cost_seconds"))
         if "allowed_ips" in changes and changes["allowed_ips"] is not None:
             changes["allowed_ips"] = tuple(changes["allowed_ips"])
+        if "denied_functions" in changes:
+            changes["denied_functions"] = frozenset(changes["denied_functions"])
         self._protocol.access = attrs.evolve(self._protocol.access, **changes)
 
     # -- the store's own controls (the engine's control API) ---------------------------------------------
@@ -210,12 +216,13 @@ class FakeStore:
         """Answer one request with faults applied (None when a fault drops the connection)."""
         return self._dispatcher.dispatch(request).response
 
-    def transport(self) -> httpx.BaseTransport:
-        """An httpx transport into this store: ``httpx.Client(transport=store.transport())``."""
+    def transport(self) -> FakeStoreTransport:
+        """An httpx transport into this store, for ``httpx.Client`` and ``httpx.AsyncClient`` alike:
+        ``httpx.Client(transport=store.transport())``, ``httpx.AsyncClient(transport=store.transport())``."""
         return FakeStoreTransport(self._dispatcher, client_ip=self.client_ip)
 
-    def async_transport(self) -> httpx.AsyncBaseTransport:
-        """The async twin of :meth:`transport`."""
+    def async_transport(self) -> FakeStoreTransport:
+        """The same as :meth:`transport` (kept from when the two were different classes)."""
         return FakeStoreAsyncTransport(self._dispatcher, client_ip=self.client_ip)
 
     def client(self, **options: Any) -> Client:

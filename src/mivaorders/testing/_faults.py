@@ -1,8 +1,10 @@
 """Fault injection for the simulated store: what can go wrong between a client and a Miva store.
 
 A fault strikes either ``"before"`` the store acted (the request never reaches the engine) or ``"after"``
-(the engine ran -- a queue may already have moved -- and then the answer is lost or damaged). Faults are
-scripted for the next N requests, or drawn at random from a seeded ``random.Random`` (deterministic).
+(the engine ran -- a queue may already have moved -- and then the answer is lost or damaged). A ``late``
+fault is the third case: the connection drops while the store is still working, and it acts afterwards.
+Faults are scripted for the next N requests, or drawn at random from a seeded ``random.Random``
+(deterministic).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from ._protocol import ProtocolRequest, ProtocolResponse, StoreProtocol, is_mult
 
 __all__ = ["Dispatcher", "Fault", "FaultInjector", "FaultKind", "Outcome", "Strike", "When"]
 
-FaultKind = Literal["http", "rate_limit", "api_error", "truncate", "drop", "slow", "partial"]
+FaultKind = Literal["http", "rate_limit", "api_error", "truncate", "drop", "slow", "partial", "late"]
 When = Literal["before", "after"]
 
 # Faults that only make sense once the store has produced an answer.
 _AFTER_ONLY = frozenset({"truncate", "slow", "partial"})
+# Faults whose store action comes after the client already gave up.
+_BEFORE_ONLY = frozenset({"late"})
 
 
 @attrs.frozen
@@ -37,6 +41,7 @@ class Fault:
     delay: float = 0.0
     keep: float = 0.5
     operations: int = 1
+    requests: int = 1
 
     @classmethod
     def http(cls, status: int = 503) -> Fault:
@@ -80,6 +85,14 @@ class Fault:
         if operations < 1:
             raise ValueError("json.mvc always runs at least one operation")
         return cls("partial", operations=operations)
+
+    @classmethod
+    def late(cls, requests: int = 1) -> Fault:
+        """The connection drops with no answer while the store is still working: it acts on the request
+        (a queue load moves its orders) just before the ``requests``-th request after this one arrives."""
+        if not isinstance(requests, int) or requests < 1:
+            raise ValueError("requests must be a whole number >= 1")
+        return cls("late", requests=requests)
 
     def applies_to(self, *, multicall: bool) -> bool:
         return multicall or self.kind != "partial"
@@ -137,6 +150,8 @@ class FaultInjector:
             raise ValueError("when is 'before' or 'after'")
         if when == "before" and fault.kind in _AFTER_ONLY:
             raise ValueError(f"a {fault.kind!r} fault can only strike after the store acted")
+        if when == "after" and fault.kind in _BEFORE_ONLY:
+            raise ValueError(f"a {fault.kind!r} fault strikes before the store acts (it acts later)")
         with self._lock:
             self._scripted.append(_Scripted(fault, times, when, function))
 
@@ -203,6 +218,8 @@ class FaultInjector:
             when: When
             if fault.kind in _AFTER_ONLY:
                 when = "after"
+            elif fault.kind in _BEFORE_ONLY:
+                when = "before"
             elif plan.when == "any":
                 when = "before" if plan.rng.random() < 0.5 else "after"
             else:
@@ -255,6 +272,12 @@ def _fault_response(fault: Fault) -> ProtocolResponse:
     return response
 
 
+@attrs.define
+class _Late:
+    remaining: int
+    request: ProtocolRequest
+
+
 class Dispatcher:
     """The store as the network sees it: the fault plan and latency wrapped around :class:`StoreProtocol`."""
 
@@ -273,6 +296,7 @@ class Dispatcher:
         self.jitter_ms = jitter_ms
         self._rng = random.Random(f"jitter-{seed}")
         self._lock = threading.Lock()
+        self._late: list[_Late] = []  # requests the store still has to act on
 
     def _latency(self) -> float:
         delay = self.latency_ms / 1000
@@ -281,14 +305,25 @@ class Dispatcher:
                 delay += self._rng.uniform(0, self.jitter_ms / 1000)
         return delay
 
+    def _act_late(self) -> None:
+        """Run the work of ``late`` faults whose time has come (their answers go nowhere)."""
+        with self._lock:
+            if not self._late:
+                return
+            for entry in self._late:
+                entry.remaining -= 1
+            due = [entry.request for entry in self._late if entry.remaining <= 0]
+            self._late = [entry for entry in self._late if entry.remaining > 0]
+        for request in due:
+            self.protocol.handle(request)
+
     def dispatch(self, request: ProtocolRequest) -> Outcome:
+        self._act_late()
         stats = self.protocol.stats
         strike = None
-        functions: tuple[str, ...] = ()
+        functions = request_functions(request.body)
         if self.faults.active:
-            body = request.body
-            functions = request_functions(body)
-            strike = self.faults.pick(functions, multicall=is_multicall(body))
+            strike = self.faults.pick(functions, multicall=is_multicall(request.body))
         delay = self._latency()
         if strike is None:
             outcome = Outcome(self.protocol.handle(request), delay)
@@ -298,15 +333,22 @@ class Dispatcher:
         response = outcome.response
         if response is None or outcome.cut is not None:
             sent = outcome.cut or 0
-            stats.record_request(status=None, bytes_in=len(request.body), bytes_out=sent)
+            stats.record_request(status=None, bytes_in=len(request.body), bytes_out=sent, functions=functions)
         else:
             stats.record_request(
-                status=response.status, bytes_in=len(request.body), bytes_out=len(response.body)
+                status=response.status,
+                bytes_in=len(request.body),
+                bytes_out=len(response.body),
+                functions=functions,
             )
         return outcome
 
     def _strike(self, request: ProtocolRequest, strike: Strike, delay: float) -> Outcome:
         fault = strike.fault
+        if fault.kind == "late":
+            with self._lock:
+                self._late.append(_Late(fault.requests, request))
+            return Outcome(None, delay)
         if strike.when == "before":
             if fault.kind == "drop":
                 return Outcome(None, delay)

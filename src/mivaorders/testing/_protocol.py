@@ -18,7 +18,7 @@ import hmac
 import ipaddress
 import re
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ __all__ = [
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 _DEFAULT_BUDGET = 60
+_LOG_SIZE = 100_000  # requests kept in StoreStats.request_log
 _SSH_WINDOW = 30  # fixed for SSH authentication (§3.2), whatever the token says
 _TOKEN_SCHEMES = {"MIVA": None, "MIVA-HMAC-SHA1": "sha1", "MIVA-HMAC-SHA256": "sha256"}
 _SSH_SCHEMES = {"SSH-RSA-SHA2-256": "sha256", "SSH-RSA-SHA2-512": "sha512"}
@@ -116,6 +117,9 @@ class AccessPolicy:
     api_offline: bool = False
     ssh_username: str | None = None
     ssh_public_key: bytes | None = attrs.field(default=None, repr=False)
+    #: Functions the token was not granted (``OrderList_Load_Query``,
+    #: ``Module:orderworkflow:OrderList_Acknowledge``): each answers ``access_denied`` from inside.
+    denied_functions: frozenset[str] = frozenset()
 
 
 class StoreStats:
@@ -139,6 +143,8 @@ class StoreStats:
             self.bytes_in = 0
             self.bytes_out = 0
             self.orders_returned = 0
+            #: The functions of every request that reached the store, faulted or not, oldest first.
+            self.request_log: deque[tuple[str, ...]] = deque(maxlen=_LOG_SIZE)
 
     def record_call(self, function: str, result: Mapping[str, Any]) -> None:
         with self._lock:
@@ -148,9 +154,12 @@ class StoreStats:
                 if isinstance(data, Mapping) and isinstance(data.get("data"), list):
                     self.orders_returned += len(data["data"])
 
-    def record_request(self, *, status: int | None, bytes_in: int, bytes_out: int) -> None:
+    def record_request(
+        self, *, status: int | None, bytes_in: int, bytes_out: int, functions: tuple[str, ...] = ()
+    ) -> None:
         with self._lock:
             self.requests += 1
+            self.request_log.append(functions)
             self.bytes_in += bytes_in
             self.bytes_out += bytes_out
             if status is None:
@@ -225,6 +234,14 @@ def _function_name(params: Params) -> str:
         if isinstance(module_function, str) and module_function:
             return module_function
     return function
+
+
+def _permission_name(params: Params) -> str:
+    """The name a token's function permission is granted under: ``Module:<code>:<function>`` for modules."""
+    function = params.get("Function")
+    if function == "Module":
+        return f"Module:{params.get('Module_Code')}:{params.get('Module_Function')}"
+    return function if isinstance(function, str) else ""
 
 
 def request_functions(body: bytes) -> tuple[str, ...]:
@@ -450,7 +467,12 @@ class StoreProtocol:
         if not isinstance(store_code, str) or store_code.upper() != self.engine.store_code.upper():
             # ❓ the database layer's answer; whether Admin_Open_Store rewrites it is not visible (§5).
             return _error("EOF", "Record not found: MER-DBP-STR-00013")
-        result = self.engine.execute(params)
+        denied = self.access.denied_functions
+        if denied and _permission_name(params) in denied:
+            # Checked inside the function, after authentication (miva-json-api.md §3).
+            result = _error("access_denied", "Access denied")
+        else:
+            result = self.engine.execute(params)
         self.stats.record_call(_function_name(params), result)
         return result
 

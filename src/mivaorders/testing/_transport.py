@@ -68,8 +68,13 @@ class _AsyncDroppingStream(httpx.AsyncByteStream):
         raise httpx.RemoteProtocolError(_incomplete(self._cut, len(self._body)), request=self._request)
 
 
-class FakeStoreTransport(httpx.BaseTransport):
-    """Sync transport: ``httpx.Client(transport=store.transport())``."""
+class FakeStoreTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """A transport into a simulated store for ``httpx.Client`` and ``httpx.AsyncClient`` alike.
+
+    ``httpx.Client(transport=store.transport())`` or ``httpx.AsyncClient(transport=store.transport())``,
+    as with ``httpx.MockTransport``. The store itself is synchronous and fast; under an ``AsyncClient``
+    its delays are awaited, so other tasks keep running.
+    """
 
     def __init__(self, dispatcher: Dispatcher, *, client_ip: str = "127.0.0.1") -> None:
         self._dispatcher = dispatcher
@@ -93,17 +98,6 @@ class FakeStoreTransport(httpx.BaseTransport):
         )
         return httpx.Response(response.status, headers=_headers(outcome), stream=stream, request=request)
 
-
-class FakeStoreAsyncTransport(httpx.AsyncBaseTransport):
-    """Async transport: ``httpx.AsyncClient(transport=store.async_transport())``.
-
-    The store itself is synchronous and fast; delays are awaited, so other tasks keep running.
-    """
-
-    def __init__(self, dispatcher: Dispatcher, *, client_ip: str = "127.0.0.1") -> None:
-        self._dispatcher = dispatcher
-        self._client_ip = client_ip
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         outcome = self._dispatcher.dispatch(_protocol_request(request, body, self._client_ip))
@@ -122,3 +116,7 @@ class FakeStoreAsyncTransport(httpx.AsyncBaseTransport):
             else _AsyncDroppingStream(response.body, outcome.cut, request)
         )
         return httpx.Response(response.status, headers=_headers(outcome), stream=stream, request=request)
+
+
+class FakeStoreAsyncTransport(FakeStoreTransport):
+    """The same transport under its older async name: ``store.async_transport()``."""

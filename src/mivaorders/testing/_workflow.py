@@ -16,7 +16,7 @@ from ._data import DAY, OrderRecord, StoreData
 
 __all__ = ["VARIANTS", "Queue", "QueueSet", "Workflow", "Workflows", "seed_history"]
 
-VARIANTS = ("acknowledge", "move", "add", "none")
+VARIANTS = ("acknowledge", "move", "add", "remove", "none")
 
 NEW_AND_UPDATED = "new_and_updated"
 RETRIEVED = "successfully_retrieved_orders"
@@ -76,7 +76,7 @@ class Workflow:
     triggers: frozenset[str]
     needs_payment: bool
     note: str
-    action: str  # "" | queue_add | queue_move
+    action: str  # "" | queue_add | queue_move | queue_remove
     target: str = ""
 
 
@@ -125,6 +125,20 @@ def stock_workflows(variant: str) -> tuple[Workflow, ...]:
                 RETRIEVED,
             ),
         )
+    if variant == "remove":
+        # Moves orders nowhere: they leave the queue and land in no other, so a lost answer leaves no trace
+        # but the dt_updated bump.
+        return (
+            queueing,
+            Workflow(
+                "Process Retrieved Orders (remove)",
+                frozenset({"order_retrieved"}),
+                False,
+                "Automated Workflow: Order retrieved. Removed from queue New & Updated Orders.",
+                "queue_remove",
+                NEW_AND_UPDATED,
+            ),
+        )
     if variant == "add":
         return (
             queueing,
@@ -167,6 +181,8 @@ class Workflows:
                 self.queues.add(order, queue, now)
             elif wf.action == "queue_move":
                 self.queues.move(order, queue, now)
+            elif wf.action == "queue_remove":
+                self.queues.remove(order, queue, now)
 
 
 def seed_history(data: StoreData, queues: QueueSet, anchor: int, seed: int) -> None:
