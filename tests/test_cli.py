@@ -9,20 +9,26 @@ import csv
 import io
 import json
 import os
+import re
+import shlex
+import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from mivaorders import flatten_orders
+from mivaorders import flatten_items, flatten_orders
 from mivaorders._cli.config import resolve_settings
 from mivaorders._cli.console import Progress
 from mivaorders._cli.parser import build_parser
-from mivaorders._cli.pulls import default_columns, parse_moment
+from mivaorders._cli.pulls import default_columns, default_item_columns, parse_moment
 from mivaorders._json import loads
 from mivaorders._version import __version__
 from mivaorders.cli import main
@@ -573,3 +579,308 @@ def test_namespace_defaults_do_not_clobber_globals() -> None:
     args = build_parser().parse_args(["webhook", "parse", "x", "--json"])
     assert args.json is True
     assert args.quiet is False
+
+
+# -- issue 13: help, simulate --env, clearer messages, options no longer ignored --------------------
+
+STORE_FLAGS = (
+    "--config",
+    "--endpoint",
+    "--store-code",
+    "--token",
+    "--signing-key",
+    "--signing-digest",
+    "--timeout",
+)
+
+
+def _subparsers(
+    parser: argparse.ArgumentParser, path: str = ""
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{path} {name}".strip(), sub
+                yield from _subparsers(sub, f"{path} {name}")
+
+
+def test_help_explains_every_option_and_its_default() -> None:
+    parser = build_parser()
+    commands = dict(_subparsers(parser))
+    assert {"demo", "sync", "pull", "queue ack", "webhook parse", "simulate"} <= set(commands)
+    for name, sub in [("", parser), *commands.items()]:
+        text = sub.format_help()
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction) or action.dest in ("help", "version"):
+                continue
+            assert action.help, f"{name}: {action.dest} has no help"
+            default = action.default
+            if action.option_strings and not (
+                default is None or default is False or default == argparse.SUPPRESS
+            ):
+                shown = rf"\(default:? {re.escape(str(default))}\)"
+                assert re.search(shown, " ".join(text.split())), f"{name}: {action.dest}"
+    # The seven store settings are offered only where a store is talked to.
+    for name in ("demo", "simulate", "webhook parse", "webhook"):
+        text = commands[name].format_help()
+        assert not [flag for flag in STORE_FLAGS if flag in text], name
+    for name in ("sync", "pull", "queue list", "queue drain"):
+        text = commands[name].format_help()
+        assert all(flag in text for flag in STORE_FLAGS), name
+
+
+def test_store_flags_are_refused_where_they_do_not_apply(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "demo", "--endpoint", "https://x.example/mm5/json.mvc")
+    assert code == 2
+    assert "unrecognized arguments: --endpoint" in err
+    # Before the command, the top-level parser takes them: refused there too, not ignored.
+    code, _, err = run(capsys, "--token", "abc", "--timeout", "5", "webhook", "parse", str(WEBHOOK))
+    assert code == 2
+    assert "--token and --timeout do not apply to `webhook`" in err
+    code, _, err = run(capsys, "--json", "simulate", "--env")
+    assert code == 2
+    assert "does not go with --json" in err
+
+
+def _start_simulator(argv: list[str]) -> tuple[io.StringIO, threading.Event, threading.Thread]:
+    from mivaorders._cli.console import Console
+    from mivaorders._cli.misc import run_simulate
+
+    args = build_parser().parse_args(["simulate", "--port", "0", "--latency-ms", "0", *argv])
+    out, stop = io.StringIO(), threading.Event()
+    console = Console(out, io.StringIO(), quiet=True, json=False)
+    thread = threading.Thread(target=run_simulate, args=(args, console, stop))
+    thread.start()
+    for _ in range(500):
+        if out.getvalue().endswith("\n"):
+            break
+        time.sleep(0.01)
+    return out, stop, thread
+
+
+def test_simulate_env_prints_exports_and_writes_a_dotenv(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dotenv = tmp_path / "sim.env"
+    out, stop, thread = _start_simulator(
+        ["--env", "--env-file", str(dotenv), "--orders", "12", "--seed", "5"]
+    )
+    try:
+        exports: dict[str, str] = {}
+        for line in out.getvalue().splitlines():
+            word, assignment = line.split(" ", 1)
+            assert word == "export"
+            name, _, value = assignment.partition("=")
+            exports[name] = " ".join(shlex.split(value))
+        expected = FakeStore(orders=1, seed=5)
+        assert exports["MIVA_STORE_CODE"] == expected.store_code
+        assert exports["MIVA_API_TOKEN"] == expected.token
+        assert exports["MIVA_SIGNING_KEY"] == expected.signing_key
+        assert exports["MIVA_SIMULATOR_PID"] == str(os.getpid())
+        assert exports["MIVA_ENDPOINT"].startswith("http://127.0.0.1:")
+        assert dict(line.split("=", 1) for line in dotenv.read_text().splitlines()) == exports
+        assert dotenv.stat().st_mode & 0o777 == 0o600
+        for name, value in exports.items():
+            monkeypatch.setenv(name, value)
+        code, pulled, _ = run(capsys, "pull", "--since", "2000-01-01")
+        assert code == 0
+        assert len(pulled.splitlines()) == 12
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_simulate_workflow_and_fault_flags() -> None:
+    import mivaorders
+
+    out, stop, thread = _start_simulator(["--workflow", "move", "--orders", "300"])
+    try:
+        info = json.loads(out.getvalue())
+        auth = mivaorders.HmacAuth(info["token"], info["signing_key"])
+        with mivaorders.Client(info["endpoint"], store_code=info["store_code"], auth=auth) as client:
+            first = client.queues.load("new_and_updated", count=2)
+            second = client.queues.load("new_and_updated", count=2)
+        # A "move" workflow takes loaded orders out of the queue: the second load sees others.
+        assert len(first) == 2
+        assert second.total_count == first.total_count - 2
+        assert not {o.id for o in first} & {o.id for o in second}
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+    out, stop, thread = _start_simulator(["--fault-rate", "1", "--faults", "http"])
+    try:
+        info = json.loads(out.getvalue())
+        auth = mivaorders.HmacAuth(info["token"], info["signing_key"])
+        with (
+            mivaorders.Client(
+                info["endpoint"], store_code=info["store_code"], auth=auth, retry=None
+            ) as client,
+            pytest.raises(mivaorders.HTTPStatusError) as failure,
+        ):
+            client.orders.list()
+        assert failure.value.status_code == 503
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def test_simulate_rejects_bad_fault_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--fault-rate", "1.5"], ["--faults", "http,meteor"], ["--workflow", "sometimes"]):
+        code, _, err = run(capsys, "simulate", *argv)
+        assert code == 2, argv
+    assert "meteor" not in err or "choose from" in err
+
+
+@pytest.mark.slow
+def test_eval_simulate_env_in_a_real_shell(tmp_path: Path) -> None:
+    """The documented one-liner: the simulator keeps serving in the background, the shell gets the
+    settings, `kill $MIVA_SIMULATOR_PID` stops it."""
+    python = shlex.quote(sys.executable)
+    script = f"""
+eval "$({python} -m mivaorders simulate --env --port 0 --orders 15 --latency-ms 0 &)"
+echo "pid=$MIVA_SIMULATOR_PID"
+{python} -m mivaorders -q pull --since 2000-01-01 | wc -l
+kill "$MIVA_SIMULATOR_PID"
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIVA_")}
+    done = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    pid_line = next((line for line in done.stdout.splitlines() if line.startswith("pid=")), "pid=")
+    pid = int(pid_line[4:] or 0)
+    try:
+        assert done.returncode == 0, done.stderr
+        assert pid > 0
+        assert done.stdout.split()[-1] == "15"
+    finally:
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+def test_queue_ack_counts_unknown_ids(capsys: pytest.CaptureFixture[str], served: FakeStore) -> None:
+    known = sorted(served.truth())[:2]
+    code, out, err = run(capsys, "queue", "ack", *map(str, known), "999999")
+    assert code == 4
+    assert out.strip() == "acknowledged 2 of 3 orders (1 unknown: 999999)"
+    assert "warning" not in err
+    code, out, _ = run(capsys, "--json", "queue", "ack", *map(str, known), "999999")
+    report = json.loads(out)
+    assert (report["sent"], report["acknowledged"], report["unknown_ids"]) == (3, 2, [999999])
+
+
+def test_unknown_store_code_says_which_and_where(
+    capsys: pytest.CaptureFixture[str], served: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIVA_STORE_CODE", "NOSUCH")
+    code, _, err = run(capsys, "queue", "list")
+    assert code == 2
+    assert "store code 'NOSUCH' (from MIVA_STORE_CODE)" in err
+    assert "Miva admin" in err
+    code, _, err = run(capsys, "queue", "list", "--store-code", "OTHER")
+    assert "'OTHER' (from --store-code)" in err
+
+
+def test_plain_http_error_names_the_cli_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--endpoint", "http://example.com/json.mvc", "--store-code", "S", "--token", "t", "queue", "list"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "--allow-insecure-http" in err
+    assert "allow_insecure_http" not in err
+    args = build_parser().parse_args([*argv, "--allow-insecure-http"])
+    with resolve_settings(args, environ={}).client() as client:
+        assert client.endpoint == "http://example.com/json.mvc"
+
+
+def test_unknown_columns_get_a_suggestion(capsys: pytest.CaptureFixture[str], served: FakeStore) -> None:
+    code, _, err = run(capsys, "pull", "--since", "2000-01-01", "--format", "csv", "--columns", "id,totl")
+    assert code == 2
+    assert "'totl' (did you mean 'total'" in err
+    argv = [
+        "pull",
+        "--since",
+        "2000-01-01",
+        "--format",
+        "csv",
+        "--rows",
+        "items",
+        "--columns",
+        "order_id,qty",
+    ]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "order line" in err
+    assert "'qty'" in err
+
+
+def test_pull_csv_json_is_used_or_refused(
+    capsys: pytest.CaptureFixture[str], served: FakeStore, tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "--json", "pull", "--since", "2000-01-01", "--format", "csv")
+    assert code == 2
+    assert out == ""
+    assert "--json with --format csv needs --output FILE" in err
+    output = tmp_path / "orders.csv"
+    code, out, _ = run(
+        capsys, "--json", "pull", "--since", "2000-01-01", "--format", "csv", "-o", str(output)
+    )
+    assert code == 0
+    assert json.loads(out) == {"orders": 60, "output": str(output), "format": "csv", "rows": "orders"}
+    assert len(output.read_text().splitlines()) == 61
+
+
+def test_sync_since_on_a_resumed_run_is_refused(
+    capsys: pytest.CaptureFixture[str], served: FakeStore, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "s.db")
+    assert run(capsys, "sync", "--db", db, "--since", "2000-01-01")[0] == 0
+    code, _, err = run(capsys, "sync", "--db", db, "--since", "2024-01-01")
+    assert code == 2
+    assert "--since applies to the first run only" in err
+    assert "--name" in err
+    assert run(capsys, "sync", "--db", db)[0] == 0  # resuming without --since is fine
+    assert run(capsys, "sync", "--db", db, "--name", "other", "--since", "2024-01-01")[0] == 0
+
+
+def test_pull_writes_a_line_item_csv(capsys: pytest.CaptureFixture[str], served: FakeStore) -> None:
+    code, out, _ = run(capsys, "pull", "--since", "2000-01-01", "--format", "csv", "--rows", "items")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == default_item_columns()
+    # One row per order line, with the exact money of each line.
+    with served.client() as client:
+        orders = list(
+            client.orders.placed_between(parse_moment("2000-01-01", "x"), parse_moment("2100-01-01", "x"))
+        )
+    lines = flatten_items(orders)
+    assert len(rows) == len(lines) > len(orders)
+    expected = sum((Decimal(str(line["total"])) for line in lines), Decimal(0))
+    assert sum((Decimal(r["total"]) for r in rows), Decimal(0)) == expected
+    assert {int(r["order_id"]) for r in rows} == {o.id for o in orders if o.items}
+    # The header is exactly flatten_items' columns.
+    order = parse_order(WEBHOOK.read_bytes())
+    assert list(flatten_items([order])[0]) == default_item_columns()
+
+    argv = [
+        "pull",
+        "--since",
+        "2000-01-01",
+        "--format",
+        "csv",
+        "--rows",
+        "items",
+        "--columns",
+        "order_id,code,quantity",
+    ]
+    code, out, _ = run(capsys, *argv)
+    assert next(csv.reader(io.StringIO(out))) == ["order_id", "code", "quantity"]
+    code, _, err = run(capsys, "pull", "--since", "2000-01-01", "--rows", "items")
+    assert code == 2
+    assert "--rows items applies to --format csv" in err

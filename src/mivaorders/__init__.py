@@ -44,6 +44,7 @@ from ._exceptions import (
 from ._flatten import FlatValue, flatten_items, flatten_orders
 from ._page import Page
 from ._readers import read_jsonl, read_sqlite
+from ._telemetry import AsyncEventHooks, EventHooks, RequestEvent, ResponseEvent
 from ._version import __version__
 from ._writeback import CustomFieldInput
 from .filters import (
@@ -123,6 +124,11 @@ __all__ = [
     "RetryPolicy",
     "SshAuth",
     "TokenAuth",
+    # observability
+    "AsyncEventHooks",
+    "EventHooks",
+    "RequestEvent",
+    "ResponseEvent",
     # errors
     "APIError",
     "APIOfflineError",

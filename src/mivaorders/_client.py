@@ -7,6 +7,7 @@ Everything that builds a request or reads a response lives in :mod:`mivaorders._
 from __future__ import annotations
 
 import functools
+import inspect
 import ipaddress
 import logging
 import os
@@ -14,7 +15,7 @@ import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -34,11 +35,16 @@ from ._envelope import (
     raise_for_status,
 )
 from ._exceptions import ConfigurationError, translate_httpx_error
+from ._telemetry import AsyncEventHooks, CallScope, EventHooks, Telemetry
 from ._version import __version__
 from .orders import AsyncOrders, Orders
 from .queues import AsyncQueues, Queues
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
 from .shipments import AsyncShipments, Shipments
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "MulticallResult"]
 
@@ -53,7 +59,9 @@ USER_AGENT = f"mivaorders/{__version__} python/{platform.python_version()}"
 MulticallResult = OperationResult | list[OperationResult]
 
 _HttpT = TypeVar("_HttpT", httpx.Client, httpx.AsyncClient)
-_SelfT = TypeVar("_SelfT", bound="_BaseClient[Any]")
+_HooksT = TypeVar("_HooksT", EventHooks, AsyncEventHooks)
+_SelfT = TypeVar("_SelfT", bound="_BaseClient[Any, Any]")
+_ResultT = TypeVar("_ResultT")
 
 _UNSET: Any = object()
 
@@ -170,12 +178,14 @@ class ClientConfig:
         )
 
 
-class _BaseClient(Generic[_HttpT]):
+class _BaseClient(Generic[_HttpT, _HooksT]):
     """What the sync and async clients share: configuration and the pure request/response steps."""
 
     _config: ClientConfig
     _http: _HttpT
     _owns_http: bool
+    _telemetry: Telemetry
+    _async_hooks = False
 
     def __init__(
         self,
@@ -191,7 +201,16 @@ class _BaseClient(Generic[_HttpT]):
         allow_insecure_http: bool = False,
         clock: Callable[[], float] = time.time,
         max_continuations: int = 100,
+        event_hooks: _HooksT | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
+        self._telemetry = Telemetry(
+            event_hooks=event_hooks,
+            allow_async_hooks=self._async_hooks,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
         self._config = ClientConfig.build(
             endpoint,
             store_code=store_code,
@@ -343,15 +362,9 @@ class _BaseClient(Generic[_HttpT]):
         body = progress.spec.body(self._config.store_code, self._timestamp())
         return self._build_request(body, range_header=progress.range_header())
 
-    @staticmethod
-    def _log_response(label: str, response: httpx.Response, started: float) -> None:
-        logger.debug(
-            "%s: HTTP %d, %d bytes in %.3fs",
-            label,
-            response.status_code,
-            len(response.content),
-            time.perf_counter() - started,
-        )
+    def _observe(self, label: str) -> CallScope:
+        """The telemetry of one call (logging, event hooks, OpenTelemetry); see ``_telemetry``."""
+        return self._telemetry.call(label, self._config.store_code, self._config.endpoint)
 
     @staticmethod
     def _read_call(spec: Call, response: httpx.Response) -> dict[str, Any]:
@@ -399,7 +412,7 @@ class _BaseClient(Generic[_HttpT]):
         )
 
 
-class Client(_BaseClient[httpx.Client]):
+class Client(_BaseClient[httpx.Client, EventHooks]):
     """A synchronous client for one Miva store's JSON API.
 
     ``Client(endpoint, store_code=..., auth=HmacAuth(token, signing_key))``. Use it as a context manager
@@ -442,33 +455,66 @@ class Client(_BaseClient[httpx.Client]):
     ) -> None:
         self.close()
 
-    def _send(self, request: httpx.Request, label: str) -> httpx.Response:
-        started = time.perf_counter()
+    def _send(
+        self,
+        call: CallScope,
+        attempt: int,
+        request: httpx.Request,
+        read: Callable[[httpx.Response], _ResultT],
+    ) -> tuple[_ResultT, httpx.Response]:
+        """Send one attempt and read its answer: the one place where attempts are observed."""
+        event = call.request_event(attempt)
+        for request_hook in self._telemetry.request_hooks:
+            request_hook(event)
+        probe = call.start_attempt(attempt)
+        response: httpx.Response | None = None
         try:
-            response = self._http.send(request)
-        except httpx.HTTPError as exc:
-            raise translate_httpx_error(exc, function=label) from exc
-        self._log_response(label, response, started)
-        return response
+            try:
+                response = self._http.send(request)
+            except httpx.HTTPError as exc:
+                raise translate_httpx_error(exc, function=call.function) from exc
+            result = read(response)
+        except BaseException as exc:
+            failed = probe.finished(response, exc)
+            if isinstance(exc, Exception):
+                for response_hook in self._telemetry.response_hooks:
+                    response_hook(failed)
+            raise
+        done = probe.finished(response, None)
+        for response_hook in self._telemetry.response_hooks:
+            response_hook(done)
+        return result, response
 
     def _run(self, spec: Call) -> tuple[dict[str, Any], httpx.Response]:
-        for attempt in self._config.retry.retrying(spec.safety, spec.label):
-            with attempt:
-                response = self._send(self._call_request(spec), spec.label)
-                return self._read_call(spec, response), response
+        with self._observe(spec.label) as call:
+            for attempt in self._config.retry.retrying(spec.safety, spec.label):
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    request = self._call_request(spec)
+                    envelope, response = self._send(
+                        call, number, request, functools.partial(self._read_call, spec)
+                    )
+                    call.result(envelope, params=spec.params)
+                    return envelope, response
         raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
     def _run_multicall(self, spec: Multicall) -> tuple[list[MulticallResult], httpx.Response]:
         progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
         first: httpx.Response | None = None
-        while not progress.done:
-            for attempt in self._config.retry.retrying(spec.safety, spec.label):
-                with attempt:
-                    response = self._send(self._multicall_request(progress), spec.label)
-                    self._read_multicall(progress, response)
-            first = first or response
-        assert first is not None
-        return progress.results(), first
+        with self._observe(spec.label) as call:
+            while not progress.done:
+                for attempt in self._config.retry.retrying(spec.safety, spec.label):
+                    with attempt:
+                        number = attempt.retry_state.attempt_number
+                        request = self._multicall_request(progress)
+                        _, response = self._send(
+                            call, number, request, functools.partial(self._read_multicall, progress)
+                        )
+                first = first or response
+            assert first is not None
+            results = progress.results()
+            call.result(results, operations=spec.operations)
+        return results, first
 
     def call(
         self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
@@ -502,8 +548,12 @@ class Client(_BaseClient[httpx.Client]):
         return self._run_multicall(Multicall.of(operations, idempotent=idempotent))[0]
 
 
-class AsyncClient(_BaseClient[httpx.AsyncClient]):
-    """The asynchronous twin of :class:`Client`: the same options, names and behaviour, awaited."""
+class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
+    """The asynchronous twin of :class:`Client`: the same options, names and behaviour, awaited.
+
+    Its ``event_hooks`` may be async callables (awaited) or plain ones."""
+
+    _async_hooks = True
 
     def _new_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._config.timeout, follow_redirects=False)
@@ -539,33 +589,66 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
     ) -> None:
         await self.close()
 
-    async def _send(self, request: httpx.Request, label: str) -> httpx.Response:
-        started = time.perf_counter()
+    async def _send(
+        self,
+        call: CallScope,
+        attempt: int,
+        request: httpx.Request,
+        read: Callable[[httpx.Response], _ResultT],
+    ) -> tuple[_ResultT, httpx.Response]:
+        """Send one attempt and read its answer; see :meth:`Client._send`. Hooks may be async."""
+        event = call.request_event(attempt)
+        for request_hook in self._telemetry.request_hooks:
+            await _maybe_await(request_hook(event))
+        probe = call.start_attempt(attempt)
+        response: httpx.Response | None = None
         try:
-            response = await self._http.send(request)
-        except httpx.HTTPError as exc:
-            raise translate_httpx_error(exc, function=label) from exc
-        self._log_response(label, response, started)
-        return response
+            try:
+                response = await self._http.send(request)
+            except httpx.HTTPError as exc:
+                raise translate_httpx_error(exc, function=call.function) from exc
+            result = read(response)
+        except BaseException as exc:
+            failed = probe.finished(response, exc)
+            if isinstance(exc, Exception):
+                for response_hook in self._telemetry.response_hooks:
+                    await _maybe_await(response_hook(failed))
+            raise
+        done = probe.finished(response, None)
+        for response_hook in self._telemetry.response_hooks:
+            await _maybe_await(response_hook(done))
+        return result, response
 
     async def _run(self, spec: Call) -> tuple[dict[str, Any], httpx.Response]:
-        async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
-            with attempt:
-                response = await self._send(self._call_request(spec), spec.label)
-                return self._read_call(spec, response), response
+        with self._observe(spec.label) as call:
+            async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    request = self._call_request(spec)
+                    envelope, response = await self._send(
+                        call, number, request, functools.partial(self._read_call, spec)
+                    )
+                    call.result(envelope, params=spec.params)
+                    return envelope, response
         raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
     async def _run_multicall(self, spec: Multicall) -> tuple[list[MulticallResult], httpx.Response]:
         progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
         first: httpx.Response | None = None
-        while not progress.done:
-            async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
-                with attempt:
-                    response = await self._send(self._multicall_request(progress), spec.label)
-                    self._read_multicall(progress, response)
-            first = first or response
-        assert first is not None
-        return progress.results(), first
+        with self._observe(spec.label) as call:
+            while not progress.done:
+                async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
+                    with attempt:
+                        number = attempt.retry_state.attempt_number
+                        request = self._multicall_request(progress)
+                        _, response = await self._send(
+                            call, number, request, functools.partial(self._read_multicall, progress)
+                        )
+                first = first or response
+            assert first is not None
+            results = progress.results()
+            call.result(results, operations=spec.operations)
+        return results, first
 
     async def call(
         self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
@@ -589,3 +672,8 @@ class AsyncClient(_BaseClient[httpx.AsyncClient]):
     ) -> list[MulticallResult]:
         """Run ``Operations`` with 206 continuation; see :meth:`Client.multicall`."""
         return (await self._run_multicall(Multicall.of(operations, idempotent=idempotent)))[0]
+
+
+async def _maybe_await(value: object) -> None:
+    if inspect.isawaitable(value):
+        await value

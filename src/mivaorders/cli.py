@@ -27,7 +27,14 @@ from ._cli.console import (
 )
 from ._cli.parser import build_parser
 from ._cli.writeback import INTERRUPTED as WRITEBACK_INTERRUPTED
-from ._exceptions import ArgumentError, AuthenticationError, ConfigurationError, LostPageError, MivaError
+from ._exceptions import (
+    APIError,
+    ArgumentError,
+    AuthenticationError,
+    ConfigurationError,
+    LostPageError,
+    MivaError,
+)
 
 __all__ = ["main"]
 
@@ -64,8 +71,32 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+# The store settings, by their argparse names; commands that talk to no store refuse them.
+_STORE_OPTIONS = (
+    "config",
+    "endpoint",
+    "store_code",
+    "token",
+    "signing_key",
+    "signing_digest",
+    "timeout",
+    "allow_insecure_http",
+)
+
+
+def _refuse_store_settings(args: argparse.Namespace) -> None:
+    given = [name for name in _STORE_OPTIONS if getattr(args, name, None) not in (None, False)]
+    if given:
+        flags = ["--" + name.replace("_", "-") for name in given]
+        named = flags[0] if len(flags) == 1 else f"{', '.join(flags[:-1])} and {flags[-1]}"
+        verb = "does" if len(flags) == 1 else "do"
+        raise CliError(f"{named} {verb} not apply to `{args.command}`, which talks to no store")
+
+
 def _run(args: argparse.Namespace, console: Console, secrets: list[str], stdin: BinaryIO | None) -> int:
     command = args.command
+    if command in ("demo", "webhook", "simulate"):
+        _refuse_store_settings(args)  # given before the command (the command's own parser has none)
     if command == "demo":
         from ._cli.demo import run_demo
 
@@ -85,21 +116,47 @@ def _run(args: argparse.Namespace, console: Console, secrets: list[str], stdin: 
     settings: StoreSettings = resolve_settings(args)
     secrets.extend(settings.secrets())
     with settings.client() as client:
-        if command == "sync":
-            from ._cli.pulls import run_sync
+        try:
+            if command == "sync":
+                from ._cli.pulls import run_sync
 
-            return run_sync(args, console, client)
-        if command == "pull":
-            from ._cli.pulls import run_pull
+                return run_sync(args, console, client)
+            if command == "pull":
+                from ._cli.pulls import run_pull
 
-            return run_pull(args, console, client)
-        if command in ("ship", "mark"):
-            from ._cli.writeback import run_mark, run_ship
+                return run_pull(args, console, client)
+            if command in ("ship", "mark"):
+                from ._cli.writeback import run_mark, run_ship
 
-            return (run_ship if command == "ship" else run_mark)(args, console, client)
-        from ._cli.queues import run_queue
+                return (run_ship if command == "ship" else run_mark)(args, console, client)
+            from ._cli.queues import run_queue
 
-        return run_queue(args, console, client)
+            return run_queue(args, console, client)
+        except APIError as exc:
+            if _is_unknown_store(exc):
+                raise CliError(_unknown_store_message(settings)) from exc
+            raise
+
+
+# Miva's answer to an unknown Store_Code is the database layer's "Record not found: MER-DBP-STR-00013"
+# (error code EOF); whether the store-open wrapper rewrites it to its own code is unconfirmed, so both
+# spellings are recognised.
+_UNKNOWN_STORE = "MER-DBP-STR-00013"
+
+
+def _is_unknown_store(exc: APIError) -> bool:
+    return exc.error_code == _UNKNOWN_STORE or (
+        exc.error_code == "EOF" and _UNKNOWN_STORE in (exc.error_message or "")
+    )
+
+
+def _unknown_store_message(settings: StoreSettings) -> str:
+    origin = settings.origins.get("store_code", "the settings")
+    source = {"flag": "--store-code", "environment": "MIVA_STORE_CODE"}.get(origin, f"store_code in {origin}")
+    return (
+        f"the store does not know store code {settings.store_code!r} (from {source}); use the Store Code "
+        "shown in the Miva admin's store settings for the store this token belongs to"
+    )
 
 
 def _exit_code(exc: BaseException) -> int:

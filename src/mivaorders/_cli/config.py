@@ -14,11 +14,12 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from mivaorders._auth import Auth, HmacAuth, TokenAuth
-from mivaorders._client import Client
+from mivaorders._client import Client, _is_loopback
 
 from .console import EXIT_USAGE, CliError
 
@@ -63,6 +64,7 @@ class StoreSettings:
     signing_digest: str
     timeout: float | None
     origins: Mapping[str, str]  # setting -> "flag", "environment" or the config file's path
+    allow_insecure_http: bool = False
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(value for value in (self.token, self.signing_key) if value)
@@ -78,7 +80,21 @@ class StoreSettings:
         options: dict[str, Any] = {}
         if self.timeout is not None:
             options["timeout"] = self.timeout
-        return Client(self.endpoint, store_code=self.store_code, auth=self.auth(), **options)
+        parts = urlsplit(self.endpoint)
+        if parts.scheme == "http" and not self.allow_insecure_http and not _is_loopback(parts.hostname or ""):
+            # Said here in the CLI's words: the library's message names its Python argument.
+            raise CliError(
+                f"the endpoint from {self.origins.get('endpoint', 'the settings')} uses plain http:// to a "
+                "non-loopback host: the token would travel unencrypted. Use https://, or pass "
+                "--allow-insecure-http if you really mean it"
+            )
+        return Client(
+            self.endpoint,
+            store_code=self.store_code,
+            auth=self.auth(),
+            allow_insecure_http=self.allow_insecure_http,
+            **options,
+        )
 
 
 def _config_path(args: argparse.Namespace, environ: Mapping[str, str]) -> Path | None:
@@ -162,6 +178,7 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str] | None
         signing_digest=digest,
         timeout=timeout,
         origins=origins,
+        allow_insecure_http=bool(getattr(args, "allow_insecure_http", False)),
     )
     # Where each setting came from, never its value.
     logger.debug(

@@ -28,31 +28,36 @@ def add_fleet_parser(
     positive: Callable[[str], int],
 ) -> None:
     """Register ``fleet`` and its actions (``command(name, help, sub)`` makes a sub-parser)."""
-    fleet = command("fleet", "many stores in PostgreSQL, synced by Celery workers (the fleet extra)")
+    fleet = command(
+        "fleet", "many stores in PostgreSQL, synced by Celery workers (the fleet extra)", store=False
+    )
     fleet.add_argument("--dsn", metavar="DSN", default=None, help=_DSN_HELP)
     actions = fleet.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
 
-    def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = command(name, help_text, actions)
+    def action(name: str, help_text: str, *, store: bool = False) -> argparse.ArgumentParser:
+        # Only `add` talks about one store's connection; the others read the fleet's database.
+        parser = command(name, help_text, actions, store=store)
         parser.add_argument("--dsn", metavar="DSN", default=argparse.SUPPRESS, help=_DSN_HELP)
         return parser
 
     action("migrate", "create the fleet's tables (idempotent)")
-    add = action("add", "add a store (or replace its settings); credentials from the store settings")
+    add = action(
+        "add", "add a store (or replace its settings); credentials from the store settings", store=True
+    )
     add.add_argument("key", metavar="KEY", help="your name for the store, e.g. acme")
     add.add_argument(
         "--strategy",
         choices=("last-update", "order-number", "date-range"),
         default="last-update",
-        help="how to find new orders (default %(default)s)",
+        help="how to find new orders",
     )
     remove = action("remove", "stop syncing a store")
-    remove.add_argument("key", metavar="KEY")
+    remove.add_argument("key", metavar="KEY", help="the store to remove")
     remove.add_argument("--purge", action="store_true", help="also delete its orders and checkpoint")
     action("list", "list the stores")
     action("status", "per store: orders, checkpoint, last success and error, busy")
     one = action("sync", "sync one store in this process (under its lease)")
-    one.add_argument("key", metavar="KEY")
+    one.add_argument("key", metavar="KEY", help="the store to sync")
     for name, help_text in (
         ("sync-all", "enqueue a sync of every store on the Celery workers"),
         ("worker", "run a Celery worker for the fleet"),
@@ -62,15 +67,19 @@ def add_fleet_parser(
         if name == "sync-all":
             parser.add_argument("--wait", action="store_true", help="wait for every sync and report it")
             parser.add_argument(
-                "--wait-timeout", type=float, default=3600.0, metavar="SECONDS", help="give up waiting after"
+                "--wait-timeout",
+                type=float,
+                default=3600.0,
+                metavar="SECONDS",
+                help="give up waiting after this many seconds",
             )
         else:
             parser.add_argument("--concurrency", type=positive, default=None, help="tasks at once")
             parser.add_argument(
-                "--pool", choices=("prefork", "threads", "solo"), default="prefork", help="default prefork"
+                "--pool", choices=("prefork", "threads", "solo"), default="prefork", help="Celery worker pool"
             )
             parser.add_argument("--beat", action="store_true", help="also run the beat schedule (one only)")
-            parser.add_argument("--loglevel", default="INFO", help="default %(default)s")
+            parser.add_argument("--loglevel", default="INFO", help="Celery's log level")
             parser.add_argument("--hostname", metavar="NAME", help="the worker's node name, e.g. w1@%%h")
     action("keygen", "print a new MIVAORDERS_FLEET_KEY")
 

@@ -13,8 +13,8 @@ from typing import IO, TextIO
 import attrs
 
 from mivaorders._client import Client
-from mivaorders._flatten import FlatValue, _is_scalar, flatten_orders
-from mivaorders.filters import F
+from mivaorders._flatten import FlatValue, _is_scalar, flatten_items, flatten_orders
+from mivaorders.filters import F, _suggest
 from mivaorders.incremental import (
     ByDateRange,
     ByLastUpdate,
@@ -27,7 +27,7 @@ from mivaorders.incremental import (
     SyncReport,
     order_json,
 )
-from mivaorders.models import Order
+from mivaorders.models import Order, OrderItem
 from mivaorders.orders import OrderIterator
 
 from .console import EXIT_PARTIAL, CliError, Console, plural
@@ -85,6 +85,14 @@ def _strategy(args: argparse.Namespace) -> Strategy | ByQueue:
 def run_sync(args: argparse.Namespace, console: Console, client: Client) -> int:
     strategy = _strategy(args)
     with SQLiteSink(args.db) as sink:
+        checkpoint = sink.load_checkpoint(args.name) if args.since else None
+        if checkpoint is not None:
+            # The checkpoint decides where a resumed run starts; --since would be silently ignored.
+            raise CliError(
+                f"--since applies to the first run only: {args.db} already holds checkpoint {args.name!r} "
+                f"(saved {checkpoint.saved_at.isoformat()}), and the sync resumes from it. Drop --since, "
+                "or start a separate sync with --name NEW_NAME (or a new --db)"
+            )
         before = sink.count()
         bar = console.progress("syncing")
 
@@ -173,25 +181,48 @@ _COMPUTED = (
 )
 
 
+def _scalar_names(cls: type) -> list[str]:
+    return [a.name for a in attrs.fields(cls) if a.name not in ("extra", "_wire_keys") and _is_scalar(a.type)]
+
+
 def default_columns() -> list[str]:
     """The CSV header when --columns is not given: every standard column, known before any order."""
-    own = [
-        a.name for a in attrs.fields(Order) if a.name not in ("extra", "_wire_keys") and _is_scalar(a.type)
-    ]
-    return own + list(_COMPUTED)
+    return _scalar_names(Order) + list(_COMPUTED)
+
+
+# What flatten_items puts around each line's own scalar columns.
+_ITEM_ORDER_COLUMNS = ("order_id", "orderdate", "order_status", "customer_name")
+_ITEM_COMPUTED = (
+    "options",
+    "option_price_total",
+    "discount_total",
+    "shipment_code",
+    "ship_date",
+    "tracktype",
+    "tracknum",
+    "subscription_id",
+    "part_count",
+)
+
+
+def default_item_columns() -> list[str]:
+    """The header of ``--rows items``: the order's id, date, status and customer, then the line's columns."""
+    own = [name for name in _scalar_names(OrderItem) if name not in _ITEM_ORDER_COLUMNS]
+    return [*_ITEM_ORDER_COLUMNS, *own, *_ITEM_COMPUTED]
 
 
 class _CsvWriter:
-    """Flattened orders under a stable header: the chosen columns, or every standard column (custom
-    fields only when named, e.g. ``cf.customfields.po_number``)."""
+    """Flattened orders (or order lines) under a stable header: the chosen columns, or every standard
+    column (custom fields only when named, e.g. ``cf.customfields.po_number``)."""
 
-    def __init__(self, stream: IO[str], columns: Sequence[str] | None) -> None:
+    def __init__(self, stream: IO[str], columns: Sequence[str] | None, *, items: bool = False) -> None:
         self._writer = csv.writer(stream, lineterminator="\n")
-        self._columns = list(columns) if columns else default_columns()
+        self._flatten = flatten_items if items else flatten_orders
+        self._columns = list(columns) if columns else (default_item_columns() if items else default_columns())
         self._writer.writerow(self._columns)
 
     def write(self, orders: Sequence[Order]) -> None:
-        for record in flatten_orders(orders):
+        for record in self._flatten(orders):
             self._writer.writerow([_cell(record.get(name)) for name in self._columns])
 
 
@@ -203,11 +234,25 @@ def _columns(args: argparse.Namespace) -> list[str] | None:
     names = [name.strip() for name in args.columns.split(",") if name.strip()]
     if not names:
         raise CliError("--columns is empty")
-    known = set(default_columns())
-    unknown = [name for name in names if name not in known and not name.startswith("cf.")]
+    items = args.rows == "items"
+    known = default_item_columns() if items else default_columns()
+    unknown = [name for name in names if name not in known and (items or not name.startswith("cf."))]
     if unknown:
-        raise CliError(f"unknown CSV column(s): {', '.join(unknown)} (custom fields are cf.<module>.<code>)")
+        what = "order line" if items else "order"
+        hints = "; ".join(f"{name!r}{_suggest(name, known)}" for name in unknown)
+        custom = "" if items else " (custom fields are cf.<module>.<code>)"
+        raise CliError(f"unknown {what} CSV column(s): {hints}{custom}")
     return names
+
+
+def _check_pull_options(args: argparse.Namespace) -> None:
+    if args.rows == "items" and args.format != "csv":
+        raise CliError("--rows items applies to --format csv")
+    if args.json and args.output == "-" and args.format == "csv":
+        raise CliError(
+            "--json with --format csv needs --output FILE: stdout carries the CSV "
+            "(with a file, --json prints a summary line)"
+        )
 
 
 @contextmanager
@@ -224,12 +269,13 @@ def _output(path: str, stdout: TextIO) -> Iterator[IO[str]]:
 
 
 def run_pull(args: argparse.Namespace, console: Console, client: Client) -> int:
+    _check_pull_options(args)
     columns = _columns(args)
     pull = _pull(args, client)
     bar = console.progress("pulling")
     count = 0
     with _output(args.output, console.out) as stream:
-        csv_out = _CsvWriter(stream, columns) if args.format == "csv" else None
+        csv_out = _CsvWriter(stream, columns, items=args.rows == "items") if args.format == "csv" else None
         batch: list[Order] = []
         try:
             for order in pull:
@@ -244,7 +290,10 @@ def run_pull(args: argparse.Namespace, console: Console, client: Client) -> int:
             bar.close()
     where = "stdout" if args.output == "-" else args.output
     if console.json and args.output != "-":
-        console.emit_json({"orders": count, "output": args.output, "format": args.format})
+        summary: dict[str, object] = {"orders": count, "output": args.output, "format": args.format}
+        if args.format == "csv":
+            summary["rows"] = args.rows
+        console.emit_json(summary)
     console.note(
         f"pulled {plural(count, 'order')} ({args.by} {args.since} .. {args.until or 'now'}) to {where}"
     )

@@ -66,10 +66,12 @@ def _load(args: argparse.Namespace, console: Console, client: Client) -> int:
 def _ack(args: argparse.Namespace, console: Console, client: Client) -> int:
     result = client.queues.acknowledge(args.ids)
     unknown = result.unknown_ids
+    acknowledged = result.processed - len(unknown)  # the store counts unknown ids as processed
     if console.json:
         console.emit_json(
             {
                 "sent": result.sent,
+                "acknowledged": acknowledged,
                 "processed": result.processed,
                 "requests": result.requests,
                 "unknown_ids": list(unknown),
@@ -79,9 +81,8 @@ def _ack(args: argparse.Namespace, console: Console, client: Client) -> int:
             }
         )
     else:
-        console.line(f"acknowledged {result.processed:,} of {plural(result.sent, 'order')}")
-        if unknown:
-            console.warn(f"the store does not know order id(s) {', '.join(map(str, unknown))}")
+        missing = f" ({len(unknown):,} unknown: {', '.join(map(str, unknown))})" if unknown else ""
+        console.line(f"acknowledged {acknowledged:,} of {plural(result.sent, 'order')}{missing}")
     return 0 if not unknown else EXIT_PARTIAL
 
 

@@ -57,7 +57,7 @@ def add_writeback_commands(command: Command) -> None:
     ship = command(
         "ship", "ship lines of an order with a tracking number (safe to run again: never a second shipment)"
     )
-    ship.add_argument("order_id", metavar="ORDER_ID", type=_order_id)
+    ship.add_argument("order_id", metavar="ORDER_ID", type=_order_id, help="the order to ship")
     ship.add_argument("--tracking", required=True, metavar="NUMBER", help="the tracking number")
     ship.add_argument(
         "--carrier",
@@ -78,7 +78,7 @@ def add_writeback_commands(command: Command) -> None:
         help="set tracking only; do not mark the shipment shipped (no ship date, no shipment e-mail)",
     )
     mark = command("mark", "write order custom fields, e.g. erp_exported=1 (bumps the order's last update)")
-    mark.add_argument("order_id", metavar="ORDER_ID", type=_order_id)
+    mark.add_argument("order_id", metavar="ORDER_ID", type=_order_id, help="the order to mark")
     mark.add_argument(
         "fields", metavar="FIELD=VALUE", nargs="+", help="a field and its value; repeat a field for a list"
     )

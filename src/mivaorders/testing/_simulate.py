@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from typing import TextIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from ._faults import Fault
 
 __all__ = ["run_simulator"]
 
@@ -19,15 +23,24 @@ def run_simulator(
     *,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
+    workflow: str = "acknowledge",
+    faults: Sequence[Fault] = (),
+    fault_rate: float = 0.0,
+    fault_seed: int = 0,
+    announce: Callable[[Mapping[str, str]], None] | None = None,
 ) -> None:
     """Serve a ``FakeStore`` until interrupted, after printing ONE JSON line with how to reach it.
 
     The line holds ``endpoint``, ``store_code``, ``token`` and ``signing_key``: the simulator's own
-    throwaway credentials, printed so a client can be pointed at it. ``stop`` ends serving (for tests).
+    throwaway credentials, printed so a client can be pointed at it; ``announce`` replaces the line with
+    a call of its own. ``workflow`` is the store's workflow variant; with ``fault_rate`` > 0 each request
+    meets one of ``faults`` with that probability (drawn from ``fault_seed``). ``stop`` ends serving.
     """
     from . import FakeStore
 
-    store = FakeStore(orders=orders, seed=seed, latency_ms=latency_ms)
+    store = FakeStore(orders=orders, seed=seed, latency_ms=latency_ms, workflow=workflow)
+    if fault_rate > 0 and faults:
+        store.faults.random(rate=fault_rate, kinds=faults, seed=fault_seed)
     stream = sys.stdout if out is None else out
     with store.serve(port=port, host=host) as endpoint:
         line = {
@@ -36,8 +49,11 @@ def run_simulator(
             "token": store.token,
             "signing_key": store.signing_key,
         }
-        stream.write(json.dumps(line) + "\n")
-        stream.flush()
+        if announce is not None:
+            announce(line)
+        else:
+            stream.write(json.dumps(line) + "\n")
+            stream.flush()
         waiter = stop if stop is not None else threading.Event()
         try:
             while not waiter.wait(0.5):
