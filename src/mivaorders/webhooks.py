@@ -93,7 +93,7 @@ def _reject(message: str, reason: str, status: int = 400, details: Iterable[str]
 # ------------------------------------------------------------------------------------------ parsing
 # A webhook is one order: decode it eagerly, so a bad child fails here (HTTP 400) rather than later
 # inside the user's handler. Built once; the converter is read-only after construction.
-_EAGER = make_converter(lazy=False)
+_EAGER = make_converter()
 
 # A JSON string, so that brackets inside strings are not counted as nesting.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)

@@ -1,0 +1,164 @@
+"""One-pass typed decoding of response bodies (msgspec) and its fallback to the exact path."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+import mivaorders as mo
+from mivaorders._converter import converter, structure_page
+from mivaorders._decode import page_decoder
+from mivaorders._exceptions import ResponseValidationError
+from mivaorders._json import dumps, loads
+from mivaorders.models import Order, OrderStatus
+
+from .conftest import FIXTURES, load_fixture
+
+ENDPOINT = "https://x.example/mm5/json.mvc"
+
+
+def _body(orders: list[dict[str, Any]]) -> bytes:
+    return dumps({"success": 1, "data": {"total_count": len(orders), "start_offset": 0, "data": orders}})
+
+
+def _rows() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = load_fixture("orderlist_load_query_response.json")["data"]["data"]
+    return rows
+
+
+def _many(n: int) -> list[dict[str, Any]]:
+    rows = _rows()
+    out = []
+    for i in range(n):
+        row = copy.deepcopy(rows[i % len(rows)])
+        row["id"] = 1000 + i
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "orderlist_load_query_response.json",
+        "orderlist_load_query_minimal.json",
+        "queue_order_list_response.json",
+    ],
+)
+def test_fast_path_matches_the_exact_path_on_every_fixture(name: str) -> None:
+    body = (FIXTURES / name).read_bytes()
+    fast = page_decoder(Order).decode(body)
+    assert fast is not None  # no unknown key, nothing odd: the one-pass decoder took it
+    exact = structure_page(loads(body)["data"], Order)
+    assert fast == exact
+    assert fast.total_count == exact.total_count
+    for a, b in zip(fast, exact, strict=True):
+        assert converter.unstructure(a) == converter.unstructure(b)  # same JSON back (key order aside)
+        assert a.custom_field_values == b.custom_field_values
+
+
+def test_fast_path_keeps_the_model_promises() -> None:
+    rows = _rows()
+    rows[0]["status"] = 700  # unknown code: a pseudo-member, not an error
+    rows[0]["dt_instock"] = 0
+    rows[0]["dt_updated"] = {"time_t": 1717243260, "year": 2024, "timezone": 0}
+    rows[1]["orderdate"] = {"time_t": 0, "year": 1970}
+    rows[0]["items"][0]["price"] = Decimal("1.10")
+    page = page_decoder(Order).decode(_body(rows))
+    assert page is not None
+    first = page[0]
+    assert first.status == 700
+    assert isinstance(first.status, OrderStatus)
+    assert not first.status.is_known
+    assert first.dt_instock is None
+    assert first.dt_updated == datetime(2024, 6, 1, 12, 1, tzinfo=timezone.utc)
+    assert page[1].orderdate is None
+    assert first.items is not None
+    assert isinstance(first.items, tuple)
+    assert str(first.items[0].price) == "1.10"  # the digits Miva sent
+    sub = page[1].items[0].subscription if page[1].items else None
+    assert sub is not None
+    assert sub.nextdate == datetime(2024, 7, 3, 12, tzinfo=timezone.utc)
+    assert sub.cncldate is None
+    minimal = load_fixture("orderlist_load_query_minimal.json")["data"]["data"]
+    bare = page_decoder(Order).decode(_body(minimal))
+    assert bare is not None
+    assert bare[0].items is None  # not requested
+    assert page[1].coupons == ()  # requested and empty
+
+
+@pytest.mark.parametrize(
+    ("mutate", "why"),
+    [
+        (lambda row: row.update(new_column=1), "unknown key"),
+        (lambda row: row["items"][0].update(future_flag=True), "unknown nested key"),
+        (lambda row: row.update(extra={"a": 1}), "a key named like the extra attribute"),
+        (lambda row: row.update(total="12.50"), "money as a string"),
+    ],
+)
+def test_bodies_the_check_refuses_take_the_exact_path(mutate: Callable[[Any], None], why: str) -> None:
+    rows = _rows()
+    mutate(rows[0])
+    body = _body(rows)
+    assert page_decoder(Order).decode(body) is None, why
+    exact = structure_page(loads(body)["data"], Order)  # what the client falls back to
+    assert exact[0].id == rows[0]["id"]
+
+
+def _client(body: bytes) -> mo.Client:
+    http = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body)))
+    return mo.Client(ENDPOINT, store_code="S", auth=mo.TokenAuth("t"), http_client=http)
+
+
+def _async_client(body: bytes) -> mo.AsyncClient:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body)))
+    return mo.AsyncClient(ENDPOINT, store_code="S", auth=mo.TokenAuth("t"), http_client=http)
+
+
+def _list_sync(body: bytes) -> mo.Page[Order]:
+    with _client(body) as client:
+        return client.orders.list()
+
+
+def _list_async(body: bytes) -> mo.Page[Order]:
+    async def run() -> mo.Page[Order]:
+        async with _async_client(body) as client:
+            return await client.orders.list()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("fetch", [_list_sync, _list_async], ids=["sync", "async"])
+def test_a_malformed_value_fails_the_call_that_fetched_it_with_its_path(
+    fetch: Callable[[bytes], mo.Page[Order]],
+) -> None:
+    rows = _many(20)
+    rows[17]["items"][2]["price"] = "abc"
+    with pytest.raises(ResponseValidationError) as info:
+        fetch(_body(rows))
+    assert info.value.errors == ("$.data[17].items[2].price: invalid decimal 'abc'",)
+    assert info.value.function == "OrderList_Load_Query"
+
+
+@pytest.mark.parametrize("fetch", [_list_sync, _list_async], ids=["sync", "async"])
+def test_client_keeps_unknown_keys_through_the_fallback(fetch: Callable[[bytes], mo.Page[Order]]) -> None:
+    rows = _rows()
+    rows[1]["payments"][0]["future_column"] = {"a": [1, Decimal("2.5")]}
+    page = fetch(_body(rows))
+    assert page[1].payments is not None
+    assert page[1].payments[0].extra == {"future_column": {"a": [1, Decimal("2.5")]}}
+    plain = fetch(_body(_rows()))  # the same page without the unknown key: decoded in one pass
+    assert page[0] == plain[0]
+    assert page[1] != plain[1]  # extra is part of equality
+
+
+def test_error_envelope_still_raises_the_api_error() -> None:
+    body = dumps({"success": 0, "error_code": "MER-ORD-0001", "error_message": "no such thing"})
+    with pytest.raises(mo.APIError, match="MER-ORD-0001"):
+        _list_sync(body)
