@@ -37,6 +37,8 @@ from ._exceptions import (
     WebhookError,
 )
 from ._flatten import FlatValue, flatten_items, flatten_orders
+from ._json import dumps as json_dumps
+from ._json import loads as json_loads
 from ._page import Page
 from ._version import __version__
 from .filters import (
@@ -212,6 +214,8 @@ __all__ = [
     "converter",
     "flatten_items",
     "flatten_orders",
+    "json_dumps",
+    "json_loads",
     "make_converter",
     "models",
     "structure_order",

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 __all__ = [
     "INT_MAX",
+    "MAX_BODY_COMMAS",
+    "MAX_BODY_CONTAINERS",
     "MAX_NESTED_ROWS",
     "MAX_ORDER_ROWS",
     "MONEY_DIGITS",
@@ -28,6 +30,10 @@ INT_MAX = 2**63 - 1
 MAX_ORDER_ROWS = 10_000
 #: Elements of one nested collection (an item's options, discounts, parts, ...).
 MAX_NESTED_ROWS = 1_000
+#: A webhook body (one order) holds at most this many objects and arrays, and this many commas. Both are
+#: counted in C before parsing, so a body of a million ``{}`` is refused without building them.
+MAX_BODY_CONTAINERS = 100_000
+MAX_BODY_COMMAS = 1_000_000
 #: Timestamps Python can represent as an aware datetime (years 1..9999).
 TIME_MIN = -62_135_596_800
 TIME_MAX = 253_402_300_799

@@ -161,7 +161,7 @@ def _exact_float(value: float) -> Decimal:
 
 def _money(value: Decimal, shown: str) -> Decimal:
     if not value.is_finite():
-        raise _Invalid("invalid decimal", shown)
+        raise _Invalid("number out of range or not finite")
     if not -MONEY_LIMIT < value < MONEY_LIMIT:
         raise _Invalid(f"number outside what Miva stores (|x| < 10**{MONEY_DIGITS})")
     return value
@@ -228,9 +228,16 @@ def _cfv_value(value: Any) -> models.CustomFieldValue:
         return {key: _cfv_value(element) for key, element in value.items()}
     if type(value) is float:
         return _exact_float(value)
+    _check_scalar(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _check_scalar(value: object) -> None:
+    """Text must be encodable and numbers usable, even where the models keep them untyped."""
     if type(value) is str and not _text_ok(value):
         raise _Invalid("text holds an unpaired surrogate (not encodable as UTF-8)")
-    return value  # type: ignore[no-any-return]
+    if type(value) is Decimal and not value.is_finite():
+        raise _Invalid("number out of range or not finite")
 
 
 def _plain(value: Any, where: Where, problems: _Problems) -> Any:
@@ -243,8 +250,7 @@ def _plain(value: Any, where: Where, problems: _Problems) -> Any:
     try:
         if kind is float:
             return _exact_float(value)
-        if kind is str and not _text_ok(value):
-            raise _Invalid("text holds an unpaired surrogate (not encodable as UTF-8)")
+        _check_scalar(value)
     except _Invalid as exc:
         problems.add(where, exc.text(False))
     return value
