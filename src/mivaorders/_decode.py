@@ -19,11 +19,10 @@ second set of rules.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import types
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-import attrs
 import msgspec
 
 from . import _bounds as bounds
@@ -50,7 +49,9 @@ class _JsonDateTimeCheck(msgspec.Struct, gc=False):
 
 
 _SCALARS: dict[str, Any] = {
-    "str": str,
+    # Text is only skipped here (Raw: no string is built); the build pass reads it as str, which
+    # refuses anything else and any invalid escape (an unpaired surrogate).
+    "str": msgspec.Raw,
     "bool": _Flag,
     "dec": _Money,
     "ts": _TimeT | _JsonDateTimeCheck,
@@ -61,10 +62,6 @@ _SCALARS: dict[str, Any] = {
     # ``custom_field_values``) is read by the check pass and copied over (see _with_custom_fields).
     "cfv": dict[str, dict[str, Any]],
 }
-
-
-def _check_name(cls: type) -> str:
-    return f"_Check{cls.__name__}"
 
 
 def _check_type(spec: _Spec, names: dict[type, str]) -> Any:
@@ -78,15 +75,18 @@ def _check_type(spec: _Spec, names: dict[type, str]) -> Any:
         tp = f"Annotated[list[{names[spec.target]}], msgspec.Meta(max_length={spec.max_len})]"
     else:
         tp = _SCALARS[spec.kind]
+    if tp is msgspec.Raw:  # takes any value, null included
+        return tp
     if spec.kind == "ts" or not spec.required:  # null wherever the exact path accepts one
         return f"{tp} | None" if isinstance(tp, str) else tp | None
     return tp
 
 
-def _define_checks() -> dict[type, type[msgspec.Struct]]:
+def _define_checks(prefix: str, *, forbid_unknown: bool) -> dict[type, type[msgspec.Struct]]:
     module = sys.modules[__name__]
-    # Forward references first (the models nest recursively: shipment -> items -> shipment).
-    names = {cls: _check_name(cls) for cls in models.MODELS}
+    # Named module globals: the models nest recursively (shipment -> items -> shipment), so the
+    # field types refer to each other by name and msgspec resolves them in this module.
+    names = {cls: f"{prefix}{cls.__name__}" for cls in models.MODELS}
     checks: dict[type, type[msgspec.Struct]] = {}
     for cls in models.MODELS:
         fields: list[tuple[str, Any, Any]] = []
@@ -95,14 +95,18 @@ def _define_checks() -> dict[type, type[msgspec.Struct]]:
             default = msgspec.NODEFAULT if spec.required else None
             fields.append((spec.name, tp, msgspec.field(default=default, name=spec.key)))
         check = msgspec.defstruct(
-            names[cls], fields, forbid_unknown_fields=True, kw_only=True, gc=False, module=__name__
+            names[cls], fields, forbid_unknown_fields=forbid_unknown, kw_only=True, gc=False, module=__name__
         )
         setattr(module, names[cls], check)
         checks[cls] = check
     return checks
 
 
-_CHECKS = _define_checks()
+#: The check pass: strict types, bounds, and no key the models do not know.
+_CHECKS = _define_checks("_Check", forbid_unknown=True)
+#: The same without the unknown-key rule: run only when the strict check fails, to tell "unknown keys,
+#: otherwise fine" (decoded fast, extras attached) from "something is wrong" (the exact path says what).
+_LENIENT = _define_checks("_Lenient", forbid_unknown=False)
 
 
 class _Envelope(msgspec.Struct, Generic[T]):
@@ -116,61 +120,151 @@ class _PageData(msgspec.Struct, Generic[T]):
     data: T
 
 
+_DECODE_ERRORS = (msgspec.DecodeError, ValueError, TypeError)
+_untyped = msgspec.json.Decoder(float_hook=Decimal)
+_set_slot = object.__setattr__
+
+
+def _ok(success: int | bool) -> bool:
+    return success is True or (success == 1 and success is not False)
+
+
+class _Extras:
+    """Puts back what the build pass drops: unknown keys (``extra``, with the key order) and
+    ``CustomField_Values`` (msgspec builds attrs classes by attribute name, and that attribute is
+    ``custom_field_values``). Walks objects, not values: one set difference per object."""
+
+    def __init__(self) -> None:
+        specs = {cls: _specs_of(cls) for cls in models.MODELS}
+        self.known = {cls: frozenset(spec.key for spec in cls_specs) for cls, cls_specs in specs.items()}
+        self.children = {
+            cls: tuple(
+                (spec.name, spec.key, spec.kind == "seq", spec.target)
+                for spec in cls_specs
+                if spec.kind in ("obj", "seq")
+            )
+            for cls, cls_specs in specs.items()
+        }
+        self.custom = {
+            cls: tuple((spec.name, spec.key) for spec in cls_specs if spec.kind == "cfv")
+            for cls, cls_specs in specs.items()
+        }
+
+    def custom_fields(self, cls: type, obj: Any, data: dict[str, Any]) -> None:
+        for name, key in self.custom[cls]:
+            value = data.get(key)
+            if value is not None:
+                _set_slot(obj, name, _custom_fields(value))
+
+    def attach(self, cls: type, obj: Any, data: dict[str, Any]) -> None:
+        unknown = data.keys() - self.known[cls]
+        if unknown:
+            _set_slot(obj, "extra", {key: value for key, value in data.items() if key in unknown})
+            _set_slot(obj, "_wire_keys", tuple(data))  # so the unknown keys go back where they were
+        self.custom_fields(cls, obj, data)
+        for name, key, many, target in self.children[cls]:
+            child = getattr(obj, name)
+            if child is None:
+                continue
+            raw = data.get(key)
+            if many:
+                for element, element_data in zip(child, raw or (), strict=True):
+                    self.attach(target, element, element_data)
+            elif raw is not None:
+                self.attach(target, child, raw)
+
+
+_EXTRAS = _Extras()
+
+
+def _decoders(rows: Any, **options: Any) -> tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[Any]]:
+    """Decoders of one page envelope and of a multicall's list of them, with ``rows`` as ``data``."""
+    envelope: Any = _Envelope
+    page_data: Any = _PageData
+    one = envelope[page_data[rows]]
+    return msgspec.json.Decoder(one, **options), msgspec.json.Decoder(
+        types.GenericAlias(list, (one,)), **options
+    )
+
+
 class PageDecoder(Generic[T]):
     """Decodes a ``{"success": 1, "data": {"total_count", "start_offset", "data": [...]}}`` body.
 
     ``decode(content)`` returns the :class:`Page`, or ``None`` when the body needs the exact path
-    (unknown keys, a value the check refuses, an error envelope, not JSON at all).
+    (a value the check refuses, an error envelope, not JSON at all). A body whose only surprise is
+    keys the models do not know is still decoded here: built in one pass, then the unknown keys are
+    read from an untyped parse and attached (see the decode benchmark for what that costs).
     """
 
     def __init__(self, cls: type[T]) -> None:
         if cls not in _CHECKS:
             raise TypeError(f"no typed decoder for {cls!r}")
         self.cls = cls
-        check = _CHECKS[cls]
-        self._check = msgspec.json.Decoder(
-            _Envelope[_PageData[list[check]]],  # type: ignore[valid-type]
-            float_hook=Decimal,
-        )
-        self._build = msgspec.json.Decoder(
-            _Envelope[_PageData[tuple[cls, ...]]],  # type: ignore[valid-type]
-            strict=False,
-            float_hook=Decimal,  # custom field values are untyped: exact there too
-        )
-        # A multicall answer: one envelope per operation.
-        self._check_many = msgspec.json.Decoder(
-            list[_Envelope[_PageData[list[check]]]],  # type: ignore[valid-type]
-            float_hook=Decimal,
-        )
-        self._build_many = msgspec.json.Decoder(
-            list[_Envelope[_PageData[tuple[cls, ...]]]],  # type: ignore[valid-type]
-            strict=False,
-            float_hook=Decimal,
+        self._check, self._check_many = _decoders(types.GenericAlias(list, (_CHECKS[cls],)))
+        self._lenient, self._lenient_many = _decoders(types.GenericAlias(list, (_LENIENT[cls],)))
+        # float_hook: custom field values are untyped; exact there too.
+        self._build, self._build_many = _decoders(
+            types.GenericAlias(tuple, (cls, ...)), strict=False, float_hook=Decimal
         )
 
     def decode(self, content: bytes) -> Page[T] | None:
         try:
-            checked = self._check.decode(content)
+            self._check.decode(content)
+        except _DECODE_ERRORS:
+            return self._decode_with_unknown_keys(content)
+        try:
             envelope = self._build.decode(content)
-        except (msgspec.DecodeError, ValueError, TypeError):
+            raw: Any = _untyped.decode(content) if self._needs_raw(content) else None
+        except _DECODE_ERRORS:
             return None
-        if envelope.success is not True and envelope.success != 1:
+        if not _ok(envelope.success):
             return None
-        return _page(envelope.data, checked.data.data)
+        return self._page(envelope.data, raw["data"]["data"] if raw is not None else None, extras=False)
 
     def decode_many(self, content: bytes) -> list[dict[str, Any]] | None:
         """A multicall body as ``[{"success": 1, "data": Page}, ...]``, or ``None`` for the exact path."""
         try:
-            checked = self._check_many.decode(content)
+            self._check_many.decode(content)
+            extras = False
+        except _DECODE_ERRORS:
+            extras = True
+        try:
+            if extras:
+                self._lenient_many.decode(content)
             envelopes = self._build_many.decode(content)
-        except (msgspec.DecodeError, ValueError, TypeError):
+            raw: Any = _untyped.decode(content) if extras or self._needs_raw(content) else None
+        except _DECODE_ERRORS:
             return None
-        if any(envelope.success is not True and envelope.success != 1 for envelope in envelopes):
+        if not all(_ok(envelope.success) for envelope in envelopes):
             return None
         return [
-            {"success": 1, "data": _page(envelope.data, check.data.data)}
-            for envelope, check in zip(envelopes, checked, strict=True)
+            {"success": 1, "data": self._page(envelope.data, raw[i]["data"]["data"] if raw else None, extras)}
+            for i, envelope in enumerate(envelopes)
         ]
+
+    def _decode_with_unknown_keys(self, content: bytes) -> Page[T] | None:
+        try:
+            self._lenient.decode(content)  # anything but unknown keys wrong: the exact path reports it
+            envelope = self._build.decode(content)
+            raw = _untyped.decode(content)
+        except _DECODE_ERRORS:
+            return None
+        if not _ok(envelope.success):
+            return None
+        return self._page(envelope.data, raw["data"]["data"], extras=True)
+
+    def _needs_raw(self, content: bytes) -> bool:
+        # Only orders carry CustomField_Values, the one key the build pass cannot read itself.
+        return bool(_EXTRAS.custom[self.cls]) and b'"CustomField_Values"' in content
+
+    def _page(self, data: _PageData[tuple[T, ...]], rows: list[Any] | None, extras: bool) -> Page[T]:
+        items = data.data
+        if rows is not None:
+            cls = self.cls
+            fill = _EXTRAS.attach if extras else _EXTRAS.custom_fields
+            for item, row in zip(items, rows, strict=True):
+                fill(cls, item, row)
+        return Page(items=items, total_count=data.total_count, start_offset=data.start_offset)
 
 
 def _freeze(value: Any) -> Any:
@@ -189,24 +283,6 @@ def _custom_fields(value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     }
 
 
-_CUSTOM_FIELDS = {
-    cls: tuple(spec.name for spec in _specs_of(cls) if spec.kind == "cfv") for cls in models.MODELS
-}
-_set_slot = object.__setattr__
-
-
-def _page(data: _PageData[tuple[T, ...]], checked: list[Any]) -> Page[T]:
-    items = data.data
-    if items:
-        names = _CUSTOM_FIELDS[type(items[0])]
-        for name in names:
-            for item, check in zip(items, checked, strict=True):
-                value = getattr(check, name)
-                if value is not None:
-                    _set_slot(item, name, _custom_fields(value))
-    return Page(items=items, total_count=data.total_count, start_offset=data.start_offset)
-
-
 _DECODERS: dict[type, PageDecoder[Any]] = {}
 
 
@@ -216,10 +292,3 @@ def page_decoder(cls: type[T]) -> PageDecoder[T]:
     if decoder is None:
         decoder = _DECODERS[cls] = PageDecoder(cls)
     return decoder
-
-
-def decode_hook(cls: type[T]) -> Callable[[bytes], Page[T] | None]:
-    return page_decoder(cls).decode
-
-
-assert all(attrs.has(cls) for cls in _CHECKS)

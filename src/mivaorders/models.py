@@ -19,6 +19,7 @@ Conventions (see ``docs/models.md``):
 # ruff: noqa: RUF009 -- the field helpers below wrap attrs.field() with our metadata
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -934,19 +935,21 @@ def _decoded_fixer(times: tuple[str, ...]) -> Callable[[Any], None]:
     """msgspec's post-build hook: narrow the wire forms of timestamps (``0``, ``{"time_t": …}``).
 
     Installed as ``__attrs_post_init__`` after the class is made, so attrs' own ``__init__`` (models
-    built by hand) never calls it; msgspec calls it on every object it decodes.
+    built by hand) never calls it; msgspec calls it on every object it decodes, so it is kept lean:
+    one C call reads every timestamp, and the common case (a real date) costs one type check and
+    one attribute read.
     """
     set_slot = object.__setattr__
+    read = operator.attrgetter(*times)
+    single = len(times) == 1
 
     def fix(obj: Any) -> None:
-        for name in times:
-            value = getattr(obj, name)
-            if value is None:
-                continue
-            if type(value) is datetime:
-                if value == _EPOCH:  # 0 means "not set"
+        values = (read(obj),) if single else read(obj)
+        for name, value in zip(times, values, strict=True):
+            if value.__class__ is datetime:
+                if value.year == 1970 and value == _EPOCH:  # 0 means "not set"
                     set_slot(obj, name, None)
-            else:
+            elif value is not None:
                 set_slot(obj, name, _from_time_t(value.time_t))
 
     return fix
