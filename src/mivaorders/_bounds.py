@@ -31,9 +31,10 @@ MAX_ORDER_ROWS = 10_000
 #: Elements of one nested collection (an item's options, discounts, parts, ...).
 MAX_NESTED_ROWS = 1_000
 #: A webhook body (one order) holds at most this many objects and arrays, and this many commas. Both are
-#: counted in C before parsing, so a body of a million ``{}`` is refused without building them.
+#: counted in C before parsing, so a body of a million ``{}`` is refused without building them. A
+#: 2,000-line order with a few options per line has about 200,000 commas and 10,000 objects.
 MAX_BODY_CONTAINERS = 100_000
-MAX_BODY_COMMAS = 1_000_000
+MAX_BODY_COMMAS = 300_000
 #: Timestamps Python can represent as an aware datetime (years 1..9999).
 TIME_MIN = -62_135_596_800
 TIME_MAX = 253_402_300_799

@@ -128,8 +128,6 @@ def _order_from_json(body: str | bytes, max_depth: int) -> Any:
         raw = body.encode("utf-8", "surrogatepass")
     if not text.strip():
         raise _reject("webhook body is empty", "empty_body")
-    if _nests_deeper(raw, max_depth):
-        raise _reject(f"webhook body nests deeper than {max_depth} levels", "too_deep")
     containers = raw.count(b"{") + raw.count(b"[")
     if containers > MAX_BODY_CONTAINERS or raw.count(b",") > MAX_BODY_COMMAS:
         # Bound the work, not just the bytes: a million "{}" fit in 3 MB but would build a million dicts.
@@ -138,6 +136,8 @@ def _order_from_json(body: str | bytes, max_depth: int) -> Any:
             f"{MAX_BODY_CONTAINERS} objects and arrays, {MAX_BODY_COMMAS} values)",
             "too_many_values",
         )
+    if _nests_deeper(raw, max_depth):
+        raise _reject(f"webhook body nests deeper than {max_depth} levels", "too_deep")
     try:
         return _json.loads(text)
     except _json.JSONDecodeError as exc:
