@@ -200,7 +200,10 @@ class PageDecoder(Generic[T]):
         if cls not in _CHECKS:
             raise TypeError(f"no typed decoder for {cls!r}")
         self.cls = cls
-        self._check, self._check_many = _decoders(types.GenericAlias(list, (_CHECKS[cls],)))
+        # The check pass also reads CustomField_Values (untyped there, exact with float_hook).
+        self._check, self._check_many = _decoders(
+            types.GenericAlias(list, (_CHECKS[cls],)), float_hook=Decimal
+        )
         self._lenient, self._lenient_many = _decoders(types.GenericAlias(list, (_LENIENT[cls],)))
         # float_hook: custom field values are untyped; exact there too.
         self._build, self._build_many = _decoders(
@@ -209,38 +212,40 @@ class PageDecoder(Generic[T]):
 
     def decode(self, content: bytes) -> Page[T] | None:
         try:
-            self._check.decode(content)
+            checked = self._check.decode(content)
         except _DECODE_ERRORS:
             return self._decode_with_unknown_keys(content)
         try:
             envelope = self._build.decode(content)
-            raw: Any = _untyped.decode(content) if self._needs_raw(content) else None
         except _DECODE_ERRORS:
             return None
         if not _ok(envelope.success):
             return None
-        return self._page(envelope.data, raw["data"]["data"] if raw is not None else None, extras=False)
+        return self._checked_page(envelope.data, checked.data.data)
 
     def decode_many(self, content: bytes) -> list[dict[str, Any]] | None:
         """A multicall body as ``[{"success": 1, "data": Page}, ...]``, or ``None`` for the exact path."""
+        checked: Any = None
+        raw: Any = None
         try:
-            self._check_many.decode(content)
-            extras = False
-        except _DECODE_ERRORS:
-            extras = True
-        try:
-            if extras:
-                self._lenient_many.decode(content)
+            try:
+                checked = self._check_many.decode(content)
+            except _DECODE_ERRORS:
+                self._lenient_many.decode(content)  # unknown keys only, or the exact path
+                raw = _untyped.decode(content)
             envelopes = self._build_many.decode(content)
-            raw: Any = _untyped.decode(content) if extras or self._needs_raw(content) else None
         except _DECODE_ERRORS:
             return None
         if not all(_ok(envelope.success) for envelope in envelopes):
             return None
-        return [
-            {"success": 1, "data": self._page(envelope.data, raw[i]["data"]["data"] if raw else None, extras)}
-            for i, envelope in enumerate(envelopes)
-        ]
+        pages = []
+        for i, envelope in enumerate(envelopes):
+            if checked is not None:
+                page = self._checked_page(envelope.data, checked[i].data.data)
+            else:
+                page = self._page_with_extras(envelope.data, raw[i]["data"]["data"])
+            pages.append({"success": 1, "data": page})
+        return pages
 
     def _decode_with_unknown_keys(self, content: bytes) -> Page[T] | None:
         try:
@@ -251,19 +256,21 @@ class PageDecoder(Generic[T]):
             return None
         if not _ok(envelope.success):
             return None
-        return self._page(envelope.data, raw["data"]["data"], extras=True)
+        return self._page_with_extras(envelope.data, raw["data"]["data"])
 
-    def _needs_raw(self, content: bytes) -> bool:
-        # Only orders carry CustomField_Values, the one key the build pass cannot read itself.
-        return bool(_EXTRAS.custom[self.cls]) and b'"CustomField_Values"' in content
-
-    def _page(self, data: _PageData[tuple[T, ...]], rows: list[Any] | None, extras: bool) -> Page[T]:
+    def _checked_page(self, data: _PageData[tuple[T, ...]], checked: list[Any]) -> Page[T]:
         items = data.data
-        if rows is not None:
-            cls = self.cls
-            fill = _EXTRAS.attach if extras else _EXTRAS.custom_fields
-            for item, row in zip(items, rows, strict=True):
-                fill(cls, item, row)
+        for name, _ in _EXTRAS.custom[self.cls]:  # only orders carry CustomField_Values
+            for item, check in zip(items, checked, strict=True):
+                value = getattr(check, name)
+                if value is not None:
+                    _set_slot(item, name, _custom_fields(value))
+        return Page(items=items, total_count=data.total_count, start_offset=data.start_offset)
+
+    def _page_with_extras(self, data: _PageData[tuple[T, ...]], rows: list[Any]) -> Page[T]:
+        items = data.data
+        for item, row in zip(items, rows, strict=True):
+            _EXTRAS.attach(self.cls, item, row)
         return Page(items=items, total_count=data.total_count, start_offset=data.start_offset)
 
 
