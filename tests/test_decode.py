@@ -188,3 +188,63 @@ def test_error_envelope_still_raises_the_api_error() -> None:
     body = dumps({"success": 0, "error_code": "MER-ORD-0001", "error_message": "no such thing"})
     with pytest.raises(mo.APIError, match="MER-ORD-0001"):
         _list_sync(body)
+
+
+class _Spy:
+    """Counts which pages the one-pass decoder produced and which fell back."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.fast = 0
+        self.fallback = 0
+        decoder = page_decoder(Order)
+        one, many = decoder.decode, decoder.decode_many
+
+        def decode(content: bytes) -> Any:
+            return self._count(one(content))
+
+        def decode_many(content: bytes) -> Any:
+            return self._count(many(content))
+
+        monkeypatch.setattr(decoder, "decode", decode)
+        monkeypatch.setattr(decoder, "decode_many", decode_many)
+
+    def _count(self, result: Any) -> Any:
+        if result is None:
+            self.fallback += 1
+        else:
+            self.fast += 1
+        return result
+
+
+def test_pulls_and_queue_loads_take_the_one_pass_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mivaorders.pagination import OffsetPaging
+    from mivaorders.testing import FakeStore
+
+    spy = _Spy(monkeypatch)
+    store = FakeStore(orders=60, seed=3, workflow="add")
+    with store.client() as client:
+        assert len(list(client.orders.iter(page_size=25))) == 60
+        single = spy.fast
+        assert single >= 3
+        # several pages per request: a multicall answer, decoded in one pass too
+        assert len(list(client.orders.iter(page_size=10, paging=OffsetPaging(concurrency=3)))) == 60
+        assert spy.fast > single
+        queue = client.queues.list_queues()[0].code
+        page = client.queues.load(queue, count=5, acknowledge=True)
+        assert all(isinstance(order, Order) for order in page)
+    assert spy.fallback == 0
+
+
+def test_async_pulls_take_the_one_pass_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mivaorders.testing import FakeStore
+
+    spy = _Spy(monkeypatch)
+    store = FakeStore(orders=40, seed=4)
+
+    async def run() -> int:
+        async with store.async_client() as client:
+            return len([order async for order in client.orders.iter(page_size=15)])
+
+    assert asyncio.run(run()) == 40
+    assert spy.fast >= 3
+    assert spy.fallback == 0
