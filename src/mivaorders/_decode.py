@@ -4,16 +4,17 @@ A body is read twice by msgspec, both times in C:
 
 1. a *check* pass into generated ``msgspec.Struct`` mirrors of the models with
    ``forbid_unknown_fields=True`` and the bounds of :mod:`mivaorders._bounds` (money ``|x| < 10**15``,
-   64-bit ids, element counts, strict JSON types). It proves that the fast decode loses nothing: msgspec
-   drops keys it does not know when it builds attrs classes, so a body with an unknown key must take the
-   exact path instead;
+   64-bit ids, element counts, strict JSON types). It proves that the build loses nothing: msgspec drops
+   keys it does not know when it builds attrs classes. It also reads ``CustomField_Values``;
 2. the *build* pass into the attrs models themselves (``strict=False``: integers become aware UTC
    datetimes; ``__attrs_post_init__`` narrows ``0`` and ``{"time_t": …}``).
 
-Anything the check refuses (unknown keys, odd values, an error envelope) returns ``None`` and the caller
-falls back to the exact path (stdlib parse + :mod:`mivaorders._converter`), which keeps unknown keys and
-reports every problem with its path. So the fast path is an optimisation with the same results, never a
-second set of rules.
+When the check fails, a lenient check (the same without the unknown-key rule) tells the two cases apart:
+unknown keys only, and the page is still built in one pass, with the unknown keys read from an untyped
+parse and attached (``_Extras``); anything else (a bad value, an error envelope, not JSON) returns ``None``
+and the caller takes the exact path (``mivaorders.json_loads`` + :mod:`mivaorders._converter`), which
+reports every problem with its path. The property tests check that both paths give the same models, so
+the fast path is an optimisation, never a second set of rules.
 """
 
 from __future__ import annotations
