@@ -368,7 +368,11 @@ def test_webhook_parse_summary_and_json(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_webhook_parse_rejects_garbage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    for body in (b"{not json", b'{"success": 1, "data": {}}', b"", b"[1, 2]"):
+    hostile = (
+        b'{"id": 1, "total": 1e99999999999999999999}',  # once a traceback (decimal.InvalidOperation)
+        b'{"id":1,"notes":[' + b"{}," * 1_000_000 + b"{}]}",
+    )
+    for body in (b"{not json", b'{"success": 1, "data": {}}', b"", b"[1, 2]", *hostile):
         path = tmp_path / "body.json"
         path.write_bytes(body)
         code, out, err = run(capsys, "webhook", "parse", str(path))

@@ -189,6 +189,9 @@ def test_wsgi_short_body_is_truncated(body: bytes) -> None:
         (b'{"success": 1, "data": {}}', "envelope"),
         (b'{"id": "x"}', "invalid_order"),
         (b"\xc3\x28", "not_utf8"),
+        (b'{"id":1,"notes":[' + b"{}," * 1_000_000 + b"{}]}", "too_many_values"),
+        (b'{"id": 1, "total": 1e99999999999999999999}', "invalid_order"),
+        (b'{"id": 1, "ship_fname": "\\ud800"}', "invalid_order"),
     ],
 )
 def test_wsgi_malformed_bodies_are_400(raw: bytes, reason: str) -> None:

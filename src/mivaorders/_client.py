@@ -371,6 +371,10 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
         raise_for_status(
             response.status_code, response.headers, response.content, function=spec.label, allow_partial=False
         )
+        if spec.fast_decode is not None:
+            data = spec.fast_decode(response.content)
+            if data is not None:
+                return {"success": 1, "data": data}
         return check_envelope(decode_body(response.content, function=spec.label), function=spec.label)
 
     @staticmethod
@@ -379,7 +383,11 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
         raise_for_status(
             response.status_code, response.headers, response.content, function=label, allow_partial=True
         )
-        progress.accept(response.status_code, response.headers, decode_body(response.content, function=label))
+        decode = progress.spec.fast_decode
+        data = decode(response.content) if decode is not None else None
+        if data is None:
+            data = decode_body(response.content, function=label)
+        progress.accept(response.status_code, response.headers, data)
 
     @staticmethod
     def _call_spec(

@@ -4,16 +4,19 @@
 ``make_converter()`` builds a fresh one; ``configure_converter(c)`` installs the same hooks on any
 cattrs ``Converter`` you own.
 
-How decoding is fast and still exact: for every model class a structure function is generated
-(``exec``, once per converter) that reads each key with an inline exact-type check and sets the
-slots directly; any surprise drops to a slow interpreter over the same field table that collects
-*all* problems as readable paths (``$.items[2].price: invalid decimal 'abc'``) and raises
-:class:`~mivaorders.ResponseValidationError`. With ``lazy=True`` (the default) the order-level
-collections are kept as parsed and structured on first access (:class:`~mivaorders._lazy.LazySequence`).
+Two decoders share one set of rules:
 
-Round trip: each decoded object remembers the key order it was read in (one shared tuple per
-shape) and its unknown keys (``extra``), so ``unstructure(structure(data)) == data``, key order
-included; only number spelling (``5`` vs ``5.0``) and ``{"time_t": …}`` (back as the integer) differ.
+- response bodies (bytes) are decoded by msgspec straight into the models
+  (:mod:`mivaorders._decode`), in one pass, with a second msgspec pass that proves the body holds no
+  key the models do not know and no value outside what Miva can store;
+- Python objects (``converter.structure(dict, Order)``, webhook bodies, a response with unknown keys)
+  go through :class:`_Builder` here: every value checked, every problem reported with its path
+  (``$.items[2].price: invalid decimal 'abc'``, at most 20 lines), unknown keys kept in ``extra`` and
+  the key order remembered.
+
+Round trip: ``unstructure(structure(data)) == data`` with the key order of ``data`` (objects decoded
+from bytes use the models' declared order, which is Miva's render order); only number spelling
+(``5`` vs ``5.0``) and ``{"time_t": …}`` (back as the integer) differ.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError, StructureHandlerNotFoundError
 
+from . import _bounds as bounds
 from . import models
+from ._bounds import MONEY_DIGITS, MONEY_LIMIT
 from ._exceptions import ResponseValidationError
-from ._lazy import LazySequence
 from ._page import Page
 
 __all__ = [
@@ -50,6 +54,8 @@ T = TypeVar("T")
 Where = tuple[str | int, ...]
 
 _UTC = timezone.utc
+_INF = float("inf")
+_INT_MAX = bounds.INT_MAX
 _SHAPE_CACHE_LIMIT = 512
 _NO_EXTRA = models._NO_EXTRA
 
@@ -94,15 +100,37 @@ def _wrong(expected: str, value: object) -> _Invalid:
     return _Invalid(f"expected {expected}, {got}", shown)
 
 
-def _c_int(value: object) -> int:
+def _c_int(value: object, low: int = -(2**63)) -> int:
     if type(value) is int:
-        return value
+        if low <= value <= _INT_MAX:
+            return value
+        if low > 0:
+            raise _Invalid(f"expected a positive 64-bit id, got {_bounded_int(value)}")
+        raise _Invalid(f"integer outside [{low}, 2**63-1]: {_bounded_int(value)}")
     raise _wrong("integer", value)
+
+
+def _bounded_int(value: int) -> str:
+    return str(value) if abs(value) < 10**30 else f"a {len(str(abs(value)))}-digit number"
+
+
+def _text_ok(value: str) -> bool:
+    # Lone surrogates ("\ud800") are valid JSON escapes but no text: UTF-8 cannot encode them, so a
+    # database or file writer would fail later. isascii() is the fast path for nearly every string.
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _c_str(value: object) -> str:
     if type(value) is str:
-        return value
+        if _text_ok(value):
+            return value
+        raise _Invalid("text holds an unpaired surrogate (not encodable as UTF-8)")
     raise _wrong("string", value)
 
 
@@ -114,23 +142,47 @@ def _c_bool(value: object) -> bool:
     raise _wrong("boolean (true/false or 1/0)", value)
 
 
+def _exact_float(value: float) -> Decimal:
+    """A binary float from an already-parsed document, when its shortest repr is the decimal sent.
+
+    Any decimal of at most 15 significant digits survives a round trip through binary float, so its
+    shortest repr is that decimal again; beyond 15 digits the float may already have lost some.
+    """
+    if value != value or value in (_INF, -_INF):
+        raise _Invalid("invalid decimal (NaN or Infinity)")
+    result = Decimal(repr(value))
+    if len(result.as_tuple().digits) > 15:
+        raise _Invalid(
+            "binary float with more than 15 significant digits may have lost digits "
+            "(parse the body with mivaorders.json.loads)"
+        )
+    return result
+
+
+def _money(value: Decimal, shown: str) -> Decimal:
+    if not value.is_finite():
+        raise _Invalid("number out of range or not finite")
+    if not -MONEY_LIMIT < value < MONEY_LIMIT:
+        raise _Invalid(f"number outside what Miva stores (|x| < 10**{MONEY_DIGITS})")
+    return value
+
+
 def _c_dec(value: object) -> Decimal:
     if type(value) is Decimal:
-        if not value.is_finite():
-            raise _Invalid("invalid decimal", repr(str(value)))
-        return value
+        return _money(value, repr(str(value))[:40])
     if type(value) is int:
-        return Decimal(value)
+        if -MONEY_LIMIT < value < MONEY_LIMIT:
+            return Decimal(value)
+        raise _Invalid(f"number outside what Miva stores (|x| < 10**{MONEY_DIGITS})")
     if type(value) is str:
+        shown = _got(value)[1]
         try:
             result = Decimal(value)
-        except InvalidOperation:
-            raise _Invalid("invalid decimal", _got(value)[1]) from None
-        if not result.is_finite():
-            raise _Invalid("invalid decimal", _got(value)[1])
-        return result
+        except (InvalidOperation, ValueError):
+            raise _Invalid("invalid decimal", shown) from None
+        return _money(result, shown)
     if type(value) is float:
-        raise _Invalid("binary float refused for an exact number (parse with mivaorders._json.loads)")
+        return _money(_exact_float(value), "")
     raise _wrong("number", value)
 
 
@@ -153,8 +205,7 @@ def _c_strseq(value: object) -> tuple[str, ...]:
     if type(value) is not list:
         raise _wrong("array of strings", value)
     for element in value:
-        if type(element) is not str:
-            raise _wrong("array of strings", element)
+        _c_str(element)
     return tuple(value)
 
 
@@ -165,6 +216,8 @@ def _c_strmap(value: object) -> Mapping[str, str]:
         if type(element) is not str:
             # Sensitive (decrypted payment data): say what is wrong, never the value.
             raise _Invalid("expected an object of strings")
+    if not all(_text_ok(element) for element in value.values()):
+        raise _Invalid("text holds an unpaired surrogate (not encodable as UTF-8)")
     return value
 
 
@@ -174,8 +227,33 @@ def _cfv_value(value: Any) -> models.CustomFieldValue:
     if type(value) is dict:
         return {key: _cfv_value(element) for key, element in value.items()}
     if type(value) is float:
-        raise _Invalid("binary float refused for an exact number (parse with mivaorders._json.loads)")
+        return _exact_float(value)
+    _check_scalar(value)
     return value  # type: ignore[no-any-return]
+
+
+def _check_scalar(value: object) -> None:
+    """Text must be encodable and numbers usable, even where the models keep them untyped."""
+    if type(value) is str and not _text_ok(value):
+        raise _Invalid("text holds an unpaired surrogate (not encodable as UTF-8)")
+    if type(value) is Decimal and not value.is_finite():
+        raise _Invalid("number out of range or not finite")
+
+
+def _plain(value: Any, where: Where, problems: _Problems) -> Any:
+    """An unknown key's value, kept as JSON: floats made exact, text checked, nothing else changed."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _plain(element, (*where, key), problems) for key, element in value.items()}
+    if kind is list:
+        return [_plain(element, (*where, i), problems) for i, element in enumerate(value)]
+    try:
+        if kind is float:
+            return _exact_float(value)
+        _check_scalar(value)
+    except _Invalid as exc:
+        problems.add(where, exc.text(False))
+    return value
 
 
 def _c_cfv(value: object) -> Mapping[str, Mapping[str, models.CustomFieldValue]]:
@@ -220,13 +298,16 @@ class _Spec:
     required: bool
     omit: str  # never | none | empty | with
     with_: str | None
-    lazy: bool
     sensitive: bool
+    low: int = -(2**63)  # smallest integer accepted (ids: 0, an order's own id: 1)
+    max_len: int = 0  # element bound of a collection
 
 
 def _strip_optional(tp: Any) -> Any:
     if get_origin(tp) in (typing.Union, types.UnionType):
         args = [arg for arg in get_args(tp) if arg is not type(None)]
+        if datetime in args:
+            return datetime  # models._Time: a timestamp, however Miva spells it
         if len(args) == 1:
             return args[0]
     return tp
@@ -262,6 +343,9 @@ def _specs_of(cls: type) -> tuple[_Spec, ...]:
         target = None
         if kind is None:
             kind, target = _kind_of(tp)
+        low = -(2**63)
+        if a.name == "id" or a.name.endswith("_id"):
+            low = 1 if (cls is models.Order and a.name == "id") else 0
         specs.append(
             _Spec(
                 name=a.name,
@@ -271,8 +355,9 @@ def _specs_of(cls: type) -> tuple[_Spec, ...]:
                 required=a.default is attrs.NOTHING,
                 omit=meta.get("omit", "never"),
                 with_=meta.get("with"),
-                lazy=bool(meta.get("lazy")),
                 sensitive=bool(meta.get("sensitive")),
+                low=low,
+                max_len=bounds.MAX_ORDER_ROWS if cls is models.Order else bounds.MAX_NESTED_ROWS,
             )
         )
     return tuple(specs)
@@ -282,222 +367,133 @@ def _render(where: Where) -> str:
     return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where)
 
 
-# ------------------------------------------------------------------------------------------ codecs
-class _Codecs:
-    """The generated structure functions, field tables and shape caches of one converter."""
+# ---------------------------------------------------------------------------------------- problems
+class _Problems:
+    """The problems of one decode: the first few kept as ``$.path: message`` lines, the rest counted.
 
-    def __init__(self, *, lazy: bool) -> None:
-        self.lazy = lazy
+    Counting stops too (``STOP``): a hostile body of a million empty objects costs a bounded walk,
+    not a million error lines.
+    """
+
+    KEEP = 20
+    STOP = 1000
+
+    __slots__ = ("count", "lines")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.count = 0
+
+    @property
+    def full(self) -> bool:
+        return self.count >= self.STOP
+
+    def add(self, where: Where, message: str) -> None:
+        self.count += 1
+        if len(self.lines) < self.KEEP:
+            self.lines.append(f"{_render(where)}: {message}")
+
+    def error(self, function: str | None = None) -> ResponseValidationError:
+        lines = list(self.lines)
+        more = self.count - len(lines)
+        if more > 0:
+            lines.append(f"... and {more}{'+' if self.full else ''} more")
+        return ResponseValidationError(lines, function=function)
+
+
+# ------------------------------------------------------------------------------------------ builder
+_Shape = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+class _Builder:
+    """Validates a parsed JSON value against the models and builds them, collecting bounded problems.
+
+    This is the decoder for Python objects (``converter.structure(dict, Order)``, webhooks, responses
+    with keys the models do not know). Bytes from Miva take :mod:`mivaorders._decode` (msgspec) first.
+    """
+
+    def __init__(self) -> None:
         self.specs: dict[type, tuple[_Spec, ...]] = {cls: _specs_of(cls) for cls in models.MODELS}
-        self.has_lazy = self._find_has_lazy()
-        self.structure_fns: dict[type, Callable[[Any, Where | None], Any]] = {}
-        self.list_fns: dict[type, Callable[[list[Any], Where], tuple[Any, ...]]] = {}
-        for cls in models.MODELS:
-            self._generate(cls)
+        self.known: dict[type, frozenset[str]] = {
+            cls: frozenset(spec.key for spec in specs) for cls, specs in self.specs.items()
+        }
+        self.setters: dict[type, tuple[Callable[[Any, Any], None], ...]] = {
+            cls: tuple(cls.__dict__[spec.name].__set__ for spec in specs) for cls, specs in self.specs.items()
+        }
+        self.shapes: dict[type, dict[tuple[str, ...], _Shape]] = {cls: {} for cls in models.MODELS}
 
-    def _find_has_lazy(self) -> set[type]:
-        result: set[type] = set()
-        changed = True
-        while changed:
-            changed = False
-            for cls, specs in self.specs.items():
-                if cls in result:
-                    continue
-                for spec in specs:
-                    if (spec.lazy and self.lazy) or (spec.kind in ("obj", "seq") and spec.target in result):
-                        result.add(cls)
-                        changed = True
-                        break
-        return result
+    def _shape(self, cls: type, data: dict[str, Any]) -> _Shape:
+        keys = tuple(data)
+        cache = self.shapes[cls]
+        shape = cache.get(keys)
+        if shape is None:
+            known = self.known[cls]
+            shape = (keys, tuple(key for key in keys if key not in known))
+            if len(cache) < _SHAPE_CACHE_LIMIT:  # bounded: odd inputs cannot grow it forever
+                cache[keys] = shape
+        return shape
 
-    # -- slow path: collect every problem with its path
-    def validate(self, cls: type, data: object, where: Where, errors: list[str]) -> None:
+    def build(self, cls: type, data: object, where: Where, problems: _Problems) -> Any:
         if type(data) is not dict:
-            errors.append(f"{_render(where)}: expected an object, {' '.join(_got(data)).strip()}")
-            return
-        for spec in self.specs[cls]:
+            problems.add(where, f"expected an object, {' '.join(_got(data)).strip()}")
+            return None
+        obj: Any = object.__new__(cls)
+        before = problems.count
+        for spec, setter in zip(self.specs[cls], self.setters[cls], strict=True):
+            if problems.full:
+                return None
             if spec.key not in data:
                 if spec.required:
-                    errors.append(f"{_render((*where, spec.key))}: required key missing")
-                continue
-            value = data[spec.key]
-            path = (*where, spec.key)
-            if value is None and (not spec.required or spec.kind == "ts"):
-                continue
-            try:
-                if spec.kind == "obj":
-                    self.validate(spec.target, value, path, errors)
-                elif spec.kind == "seq":
-                    if type(value) is not list:
-                        raise _wrong("array", value)
-                    for index, element in enumerate(value):
-                        self.validate(spec.target, element, (*path, index), errors)
-                elif spec.kind == "enum":
-                    _make_c_enum(spec.target)(value)
-                else:
-                    _CONVERT[spec.kind](value)
-            except _Invalid as exc:
-                errors.append(f"{_render(path)}: {exc.text(spec.sensitive)}")
-
-    def failure(self, cls: type, data: object, where: Where | None, cause: BaseException) -> Exception:
-        errors: list[str] = []
-        self.validate(cls, data, where or (), errors)
-        if not errors:  # the fast path refused something the checks accept: report it plainly
-            errors.append(f"{_render(where or ())}: cannot decode {cls.__name__} ({type(cause).__name__})")
-        return ResponseValidationError(errors)
-
-    def decode_list(self, cls: type, raw: list[Any], where: Where) -> tuple[Any, ...]:
-        structure = self.structure_fns[cls]
-        try:
-            if cls in self.has_lazy:
-                return tuple([structure(element, (*where, i)) for i, element in enumerate(raw)])
-            return tuple([structure(element, None) for element in raw])
-        except Exception as exc:
-            errors: list[str] = []
-            if type(raw) is not list:
-                errors.append(f"{_render(where)}: expected an array, {' '.join(_got(raw)).strip()}")
+                    problems.add((*where, spec.key), "required key missing")
+                    continue
+                value = () if spec.omit == "empty" else None
             else:
-                for i, element in enumerate(raw):
-                    self.validate(cls, element, (*where, i), errors)
-            if not errors:
-                errors.append(f"{_render(where)}: cannot decode {cls.__name__} ({type(exc).__name__})")
-            raise ResponseValidationError(errors) from None
+                value = self._value(spec, data[spec.key], (*where, spec.key), problems)
+            setter(obj, value)
+        keys, unknown = self._shape(cls, data)
+        extra = _NO_EXTRA
+        if unknown:
+            extra = {key: _plain(data[key], (*where, key), problems) for key in unknown}
+        if problems.count > before:
+            return None
+        cls.__dict__["extra"].__set__(obj, extra)
+        cls.__dict__["_wire_keys"].__set__(obj, keys)
+        return obj
 
-    # -- fast path: one generated function per class
-    def _generate(self, cls: type) -> None:
-        specs = self.specs[cls]
-        known = frozenset(spec.key for spec in specs)
-        shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    def build_list(self, cls: type, data: object, where: Where, problems: _Problems, limit: int) -> Any:
+        if type(data) is not list:
+            problems.add(where, f"expected an array, {' '.join(_got(data)).strip()}")
+            return None
+        if limit and len(data) > limit:
+            problems.add(where, f"too many elements ({len(data)}; an order has at most {limit})")
+            return None
+        return tuple([self.build(cls, element, (*where, i), problems) for i, element in enumerate(data)])
 
-        def new_shape(keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-            shape = (keys, tuple(key for key in keys if key not in known))
-            if len(shapes) < _SHAPE_CACHE_LIMIT:  # bounded: odd inputs cannot grow it forever
-                shapes[keys] = shape
-            return shape
-
-        ns: dict[str, Any] = {
-            "_new": object.__new__,
-            "_cls": cls,
-            "_shapes": shapes,
-            "_new_shape": new_shape,
-            "_NO_EXTRA": _NO_EXTRA,
-            "_Decimal": Decimal,
-            "_fromts": datetime.fromtimestamp,
-            "_UTC": _UTC,
-            "_Lazy": LazySequence,
-            "_fail": self.failure,
-            "_set_extra": cls.__dict__["extra"].__set__,
-            "_set_wire": cls.__dict__["_wire_keys"].__set__,
-            "_fns": self.structure_fns,
-            "_lists": self.list_fns,
-        }
-        ns.update({f"_c_{kind}": fn for kind, fn in _CONVERT.items()})
-        lines = [
-            "def structure(d, where):",
-            "    try:",
-            "        if type(d) is not dict:",
-            "            raise TypeError",
-            "        keys = tuple(d)",
-            "        shape = _shapes.get(keys)",
-            "        if shape is None:",
-            "            shape = _new_shape(keys)",
-            "        o = _new(_cls)",
-            "        _set_wire(o, shape[0])",
-            "        unknown = shape[1]",
-            "        _set_extra(o, {k: d[k] for k in unknown} if unknown else _NO_EXTRA)",
-        ]
-        for index, spec in enumerate(specs):
-            ns[f"_set{index}"] = cls.__dict__[spec.name].__set__
-            lines.extend("        " + line for line in self._field_code(cls, index, spec, ns))
-            lines.append(f"        _set{index}(o, v)")
-        lines += [
-            "        return o",
-            "    except Exception as exc:",
-            "        raise _fail(_cls, d, where, exc) from None",
-        ]
-        exec("\n".join(lines), ns)  # noqa: S102 -- code built from our own field table only
-        self.structure_fns[cls] = ns["structure"]
-
-    def _field_code(self, cls: type, index: int, spec: _Spec, ns: dict[str, Any]) -> list[str]:
-        key = repr(spec.key)
-        get = f"v = d[{key}]" if spec.required else f"v = d.get({key})"
+    def _value(self, spec: _Spec, value: Any, where: Where, problems: _Problems) -> Any:
         kind = spec.kind
-        if kind in ("int", "str", "dec"):
-            pytype = {"int": "int", "str": "str", "dec": "_Decimal"}[kind]
-            cond = f"type(v) is not {pytype}"
-            if not spec.required:
-                cond = f"v is not None and {cond}"
-            return [get, f"if {cond}:", f"    v = _c_{kind}(v)"]
-        if kind == "bool":
-            cond = "v is not True and v is not False"
-            if not spec.required:
-                cond = f"v is not None and {cond}"
-            return [get, f"if {cond}:", "    v = _c_bool(v)"]
-        if kind == "ts":
-            return [
-                get,
-                "if type(v) is int:",
-                "    v = _fromts(v, _UTC) if v else None",
-                "elif v is not None:",
-                "    v = _c_ts(v)",
-            ]
-        if kind == "enum":
-            ns[f"_emap{index}"] = spec.target._value2member_map_
-            ns[f"_cenum{index}"] = _make_c_enum(spec.target)
-            code = [
-                get,
-                f"m = _emap{index}.get(v)",
-                "if m is None or type(v) is not int:",
-                f"    m = _cenum{index}(v)",
-                "v = m",
-            ]
-            if not spec.required:
-                code = [get, "if v is not None:", *("    " + line for line in code[1:])]
-            return code
-        if kind in ("strseq", "strmap", "cfv"):
-            if spec.required:
-                return [get, f"v = _c_{kind}(v)"]
-            return [get, "if v is not None:", f"    v = _c_{kind}(v)"]
-        target = spec.target
-        child_where = f"(*where, {key})" if target in self.has_lazy else "None"
-        if kind == "obj":
-            call = f"_fns[_cls{index}](v, {child_where})"
-            ns[f"_cls{index}"] = target
-            if spec.required:
-                return [get, f"v = {call}"]
-            return [get, "if v is not None:", f"    v = {call}"]
-        # seq
-        ns[f"_cls{index}"] = target
-        if spec.lazy and self.lazy:
-            ns[f"_decode{index}"] = self._list_decoder(target)
-            body = [
-                "if type(v) is not list:",
-                "    raise TypeError",
-                f"v = _Lazy(v, _decode{index}, (*where, {key}))",
-            ]
-        else:
-            if target in self.has_lazy:
-                comp = f"[_fns[_cls{index}](x, (*where, {key}, i)) for i, x in enumerate(v)]"
-            else:
-                comp = f"[_fns[_cls{index}](x, None) for x in v]"
-            body = ["if type(v) is not list:", "    raise TypeError", f"v = tuple({comp})"]
-        if spec.omit == "empty":
-            return [get, "if v is None:", "    v = ()", "else:", *("    " + line for line in body)]
-        if spec.required:
-            return [get, *body]
-        return [get, "if v is not None:", *("    " + line for line in body)]
+        if value is None and (kind == "ts" or not spec.required):
+            return () if spec.omit == "empty" else None
+        try:
+            if kind == "obj":
+                return self.build(spec.target, value, where, problems)
+            if kind == "seq":
+                return self.build_list(spec.target, value, where, problems, spec.max_len)
+            if kind == "int":
+                return _c_int(value, spec.low)
+            if kind == "enum":
+                return _make_c_enum(spec.target)(value)
+            return _CONVERT[kind](value)
+        except _Invalid as exc:
+            problems.add(where, exc.text(spec.sensitive))
+            return None
 
-    def _list_decoder(self, cls: type) -> Callable[[list[Any], Where], tuple[Any, ...]]:
-        decoder = self.list_fns.get(cls)
-        if decoder is None:
 
-            def decoder(raw: list[Any], where: Where) -> tuple[Any, ...]:
-                return self.decode_list(cls, raw, where)
+class _Encoder:
+    """Models back to Miva's JSON (key order as read, unknown keys in place)."""
 
-            self.list_fns[cls] = decoder
-        return decoder
+    def __init__(self, builder: _Builder) -> None:
+        self.specs = builder.specs
 
-    # -- unstructure
     def unstructure(self, obj: Any) -> dict[str, Any]:
         wire = obj._wire_keys
         values: dict[str, Any] = {}
@@ -596,7 +592,7 @@ def _error_lines(exc: BaseException, path: str) -> list[str]:
 class MivaConverter(cattrs.Converter):
     """A cattrs ``Converter`` whose ``structure`` raises :class:`ResponseValidationError` only."""
 
-    _miva_codecs: _Codecs | None = None
+    _miva_builder: _Builder | None = None
 
     def structure(self, obj: Any, cl: type[T]) -> T:
         try:
@@ -604,7 +600,10 @@ class MivaConverter(cattrs.Converter):
         except (ResponseValidationError, StructureHandlerNotFoundError):
             raise
         except Exception as exc:
-            raise ResponseValidationError(_error_lines(exc, "$")) from None
+            lines = _error_lines(exc, "$")
+            if len(lines) > _Problems.KEEP:
+                lines = [*lines[: _Problems.KEEP], f"... and {len(lines) - _Problems.KEEP} more"]
+            raise ResponseValidationError(lines) from None
 
 
 def _structure_scalar(convert: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
@@ -617,9 +616,9 @@ def _structure_scalar(convert: Callable[[Any], Any]) -> Callable[[Any, Any], Any
     return hook
 
 
-def _model_hook(structure: Callable[[Any, Where | None], Any]) -> Callable[[Any, Any], Any]:
+def _model_hook(builder: _Builder, cls: type) -> Callable[[Any, Any], Any]:
     def hook(data: Any, _: Any) -> Any:
-        return structure(data, ())
+        return _build_one(builder, data, cls, None)
 
     return hook
 
@@ -628,23 +627,24 @@ def _is_page(tp: Any) -> bool:
     return tp is Page or get_origin(tp) is Page
 
 
-def configure_converter(conv: cattrs.Converter, *, lazy: bool = True) -> None:
+def configure_converter(conv: cattrs.Converter) -> None:
     """Install the Miva hooks (every model, ``Page[T]``, Decimal, datetime, status enums) on ``conv``."""
-    codecs = _Codecs(lazy=lazy)
+    builder = _Builder()
+    encoder = _Encoder(builder)
     for cls in models.MODELS:
-        conv.register_structure_hook(cls, _model_hook(codecs.structure_fns[cls]))
-        conv.register_unstructure_hook(cls, codecs.unstructure)
+        conv.register_structure_hook(cls, _model_hook(builder, cls))
+        conv.register_unstructure_hook(cls, encoder.unstructure)
     conv.register_structure_hook(Decimal, _structure_scalar(_c_dec))
     conv.register_unstructure_hook(Decimal, lambda value: value)
     conv.register_structure_hook(datetime, _structure_scalar(_c_ts))
-    conv.register_unstructure_hook(datetime, lambda value: _Codecs._encode(codecs, _TS_SPEC, value))
+    conv.register_unstructure_hook(datetime, lambda value: encoder._encode(_TS_SPEC, value))
     conv.register_structure_hook_func(
         lambda tp: isinstance(tp, type) and issubclass(tp, IntEnum),
         lambda value, tp: _structure_scalar(_make_c_enum(tp))(value, tp),
     )
     conv.register_structure_hook_func(
         _is_page,
-        lambda data, tp: _structure_page_with(codecs, data, get_args(tp)[0], None),
+        lambda data, tp: _structure_page_with(builder, data, get_args(tp)[0], None),
     )
     conv.register_unstructure_hook_func(
         _is_page,
@@ -654,18 +654,17 @@ def configure_converter(conv: cattrs.Converter, *, lazy: bool = True) -> None:
             "data": [conv.unstructure(item) for item in page.items],
         },
     )
-    conv.register_unstructure_hook(LazySequence, lambda seq: [conv.unstructure(item) for item in seq])
     if isinstance(conv, MivaConverter):
-        conv._miva_codecs = codecs
+        conv._miva_builder = builder
 
 
-_TS_SPEC = _Spec("", "", "ts", None, True, "never", None, False, False)
+_TS_SPEC = _Spec("", "", "ts", None, True, "never", None, False)
 
 
-def make_converter(*, lazy: bool = True) -> MivaConverter:
-    """A new :class:`MivaConverter` configured for Miva (``lazy=False`` decodes everything up front)."""
+def make_converter() -> MivaConverter:
+    """A new :class:`MivaConverter` configured for Miva."""
     conv = MivaConverter()
-    configure_converter(conv, lazy=lazy)
+    configure_converter(conv)
     return conv
 
 
@@ -673,26 +672,25 @@ def make_converter(*, lazy: bool = True) -> MivaConverter:
 converter: MivaConverter = make_converter()
 
 
-def _codecs_of(conv: MivaConverter | None) -> _Codecs:
-    codecs = (conv or converter)._miva_codecs
-    assert codecs is not None
-    return codecs
+def _builder_of(conv: MivaConverter | None) -> _Builder:
+    builder = (conv or converter)._miva_builder
+    assert builder is not None
+    return builder
 
 
-def _with_function(exc: ResponseValidationError, function: str | None) -> ResponseValidationError:
-    return exc if function is None else ResponseValidationError(exc.errors, function=function)
+def _build_one(builder: _Builder, data: Any, cls: type[T], function: str | None) -> T:
+    problems = _Problems()
+    result: T = builder.build(cls, data, (), problems)
+    if problems.count:
+        raise problems.error(function)
+    return result
 
 
 def structure_model(
     data: Any, cls: type[T], *, function: str | None = None, conv: MivaConverter | None = None
 ) -> T:
     """Decode one model object (``$`` is ``data``)."""
-    codecs = _codecs_of(conv)
-    try:
-        result: T = codecs.structure_fns[cls](data, ())
-    except ResponseValidationError as exc:
-        raise _with_function(exc, function) from None
-    return result
+    return _build_one(_builder_of(conv), data, cls, function)
 
 
 def structure_order(
@@ -706,38 +704,38 @@ def structure_list(
     data: Any, cls: type[T], *, function: str | None = None, conv: MivaConverter | None = None
 ) -> tuple[T, ...]:
     """Decode a JSON array of ``cls`` objects (e.g. ``OrderCustomFieldList_Load``'s ``data``)."""
-    codecs = _codecs_of(conv)
-    try:
-        if type(data) is not list:
-            raise ResponseValidationError([f"$: expected an array, {' '.join(_got(data)).strip()}"])
-        return codecs.decode_list(cls, data, ())
-    except ResponseValidationError as exc:
-        raise _with_function(exc, function) from None
+    problems = _Problems()
+    result: tuple[T, ...] = _builder_of(conv).build_list(cls, data, (), problems, 0)
+    if problems.count:
+        raise problems.error(function)
+    return result
 
 
-def _structure_page_with(codecs: _Codecs, data: Any, cls: type[T], function: str | None) -> Page[T]:
-    errors: list[str] = []
+def _structure_page_with(builder: _Builder, data: Any, cls: type[T], function: str | None) -> Page[T]:
+    problems = _Problems()
     if type(data) is not dict:
-        errors.append(f"$: expected the list object, {' '.join(_got(data)).strip()}")
+        problems.add((), f"expected the list object, {' '.join(_got(data)).strip()}")
     else:
-        errors.extend(
-            f"$.{key}: {_wrong('integer', data.get(key)).text(False)}"
-            for key in ("total_count", "start_offset")
-            if type(data.get(key)) is not int
-        )
+        for key in ("total_count", "start_offset"):
+            if type(data.get(key)) is not int:
+                problems.add((key,), _wrong("integer", data.get(key)).text(False))
         if type(data.get("data")) is not list:
-            errors.append(f"$.data: {_wrong('array', data.get('data')).text(False)}")
-    if errors:
-        raise ResponseValidationError(errors, function=function)
-    try:
-        items = codecs.decode_list(cls, data["data"], ("data",))
-    except ResponseValidationError as exc:
-        raise _with_function(exc, function) from None
+            problems.add(("data",), _wrong("array", data.get("data")).text(False))
+    if problems.count:
+        raise problems.error(function)
+    items = builder.build_list(cls, data["data"], ("data",), problems, 0)
+    if problems.count:
+        raise problems.error(function)
     return Page(items=items, total_count=data["total_count"], start_offset=data["start_offset"])
 
 
 def structure_page(
     data: Any, cls: type[T], *, function: str | None = None, conv: MivaConverter | None = None
 ) -> Page[T]:
-    """Decode a list envelope's ``data`` object (``total_count``, ``start_offset``, ``data``)."""
-    return _structure_page_with(_codecs_of(conv), data, cls, function)
+    """Decode a list envelope's ``data`` object (``total_count``, ``start_offset``, ``data``).
+
+    An already-decoded :class:`Page` (what the client's one-pass decoder hands back) passes through.
+    """
+    if isinstance(data, Page):
+        return data
+    return _structure_page_with(_builder_of(conv), data, cls, function)

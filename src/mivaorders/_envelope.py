@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import enum
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -95,6 +95,9 @@ class Call:
     module: str | None = None
     module_function: str | None = None
     safety: Safety = Safety.UNSAFE
+    #: Reads a success body in one typed pass (``mivaorders._decode``) and returns its ``data``; ``None``
+    #: from it means "take the generic path" (parse, check the envelope, decode later).
+    fast_decode: Callable[[bytes], Any] | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -124,6 +127,8 @@ class Multicall:
 
     operations: tuple[Mapping[str, Any], ...]
     safety: Safety
+    #: Reads the whole answer (a list of envelopes) in one typed pass; ``None`` means the generic path.
+    fast_decode: Callable[[bytes], list[Any] | None] | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
     def of(cls, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None) -> Multicall:

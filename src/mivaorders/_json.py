@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 __all__ = ["JSONDecodeError", "RawJSON", "dumps", "loads"]
@@ -32,12 +32,27 @@ class _DecimalCache(dict[str, Decimal]):
     __slots__ = ()
 
     def __missing__(self, text: str) -> Decimal:
-        value = self[text] = Decimal(text)
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            # An exponent beyond what Decimal can hold (``1e99999999999999999999``). It becomes NaN, which
+            # JSON cannot spell otherwise (NaN literals are refused), so the decoder that meets it can
+            # refuse it with its path ("number out of range").
+            value = _OUT_OF_RANGE
+        self[text] = value
         return value
 
 
+_OUT_OF_RANGE = Decimal("NaN")
+
+
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
-    """Parse Miva JSON. Fractions and exponents become ``Decimal``; integers stay ``int``."""
+    """Parse Miva JSON. Fractions and exponents become ``Decimal``; integers stay ``int``.
+
+    Public as :func:`mivaorders.json.loads`: parse a webhook body with it (instead of ``json.loads``)
+    and no number ever passes through binary float. A number whose exponent no ``Decimal`` can hold
+    becomes ``Decimal('NaN')``, which every model field refuses with its path.
+    """
     if isinstance(data, memoryview):
         data = bytes(data)
     return json.loads(data, parse_float=_DecimalCache().__getitem__, parse_constant=_parse_constant)
@@ -96,6 +111,9 @@ def _default(value: object, state: _Encoding | None = None) -> Any:
 
 def dumps(obj: Any) -> bytes:
     """Serialise compactly to ASCII bytes, writing ``Decimal`` values as JSON numbers.
+
+    Public as :func:`mivaorders.json.dumps`; ``mivaorders.json.dumps(converter.unstructure(order))`` writes an
+    order back exactly as Miva spells it (money as numbers with their digits, not strings).
 
     :class:`RawJSON` values are spliced in as they are.
     """

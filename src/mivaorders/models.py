@@ -19,11 +19,12 @@ Conventions (see ``docs/models.md``):
 # ruff: noqa: RUF009 -- the field helpers below wrap attrs.field() with our metadata
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+import operator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timezone
 from decimal import Decimal
 from enum import IntEnum
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import attrs
 from attrs import field, frozen
@@ -65,6 +66,24 @@ __all__ = [
 CustomFieldValue: TypeAlias = (
     str | int | Decimal | bool | tuple["CustomFieldValue", ...] | Mapping[str, "CustomFieldValue"] | None
 )
+
+
+@frozen
+class _JsonDateTime:
+    """Miva's ``JSON_DateTime`` object as decoded; only ``time_t`` is trusted (the rest is local time)."""
+
+    time_t: int
+
+
+# What the decoder reads into a timestamp or custom field attribute. Type checkers see the attribute's
+# real type; msgspec sees the wider wire type, and ``_decoded_fixer`` narrows timestamps once the object
+# is built (``0`` and ``{"time_t": 0}`` become ``None``).
+if TYPE_CHECKING:
+    _Time: TypeAlias = datetime
+    _CustomFields: TypeAlias = Mapping[str, Mapping[str, CustomFieldValue]]
+else:
+    _Time = Union[datetime, _JsonDateTime]  # noqa: UP007 -- evaluated at runtime on Python 3.10
+    _CustomFields = Mapping[str, Mapping[str, Any]]
 
 
 class _EmptyMapping(Mapping[str, object]):
@@ -176,8 +195,7 @@ class PaymentType(_LenientIntEnum):
 # ------------------------------------------------------------------------------------- field helpers
 # Field metadata read by the converter: "omit" says when a key is left out of the JSON
 # ("none": when None; "empty": when empty; "with": when the field named by "with" is None);
-# "key" is the JSON key when it is not the attribute name; "lazy" marks order-level collections
-# decoded on first access; "sensitive" keeps values out of error messages.
+# "key" is the JSON key when it is not the attribute name; "sensitive" keeps values out of error messages.
 
 
 def _absent_none(**meta: object) -> Any:
@@ -206,7 +224,7 @@ def _wire_keys() -> Any:
     return field(default=None, eq=False, repr=False, metadata={"kind": "wire_keys"})
 
 
-def _short_repr(obj: object, names: Sequence[str]) -> str:
+def _short_repr(obj: object, names: tuple[str, ...]) -> str:
     parts = []
     for name in names:
         value = getattr(obj, name)
@@ -335,10 +353,10 @@ class Customer:
     order_tot: Decimal
     formatted_order_tot: str
     note_count: int
-    dt_created: datetime | None
-    dt_updated: datetime | None = _absent_none()  # LSK only, absent on older stores
-    dt_login: datetime | None
-    dt_pwchg: datetime | None
+    dt_created: _Time | None
+    dt_updated: _Time | None = _absent_none()  # LSK only, absent on older stores
+    dt_login: _Time | None
+    dt_pwchg: _Time | None
     credit: Decimal
     formatted_credit: str
     extra: Mapping[str, object] = _extra()
@@ -411,7 +429,7 @@ class OrderItemOption:
     opt_prompt: str
     attribute: str
     value: str
-    discounts: Sequence[OrderItemOptionDiscount] = _absent_empty()
+    discounts: tuple[OrderItemOptionDiscount, ...] = _absent_empty()
     extra: Mapping[str, object] = _extra()
     _wire_keys: tuple[str, ...] | None = _wire_keys()
 
@@ -468,12 +486,12 @@ class OrderItemSubscription:
     quantity: int
     termrem: int
     termproc: int
-    firstdate: datetime | None
-    lastdate: datetime | None
-    nextdate: datetime | None
+    firstdate: _Time | None
+    lastdate: _Time | None
+    nextdate: _Time | None
     status: str
     message: str
-    cncldate: datetime | None
+    cncldate: _Time | None
     tax: Decimal
     formatted_tax: str
     shipping: Decimal
@@ -483,10 +501,10 @@ class OrderItemSubscription:
     total: Decimal
     formatted_total: str
     authfails: int
-    lastafail: datetime | None
+    lastafail: _Time | None
     method: str
     productsubscriptionterm: ProductSubscriptionTerm | None = _absent_none()
-    options: Sequence[SubscriptionOption] = _absent_empty()
+    options: tuple[SubscriptionOption, ...] = _absent_empty()
     extra: Mapping[str, object] = _extra()
     _wire_keys: tuple[str, ...] | None = _wire_keys()
 
@@ -530,7 +548,7 @@ class OrderShipment:
     order_id: int
     status: ShipmentStatus
     labelcount: int
-    ship_date: datetime | None
+    ship_date: _Time | None
     tracknum: str
     tracktype: str
     tracklink: str | None = _absent_none()
@@ -538,7 +556,7 @@ class OrderShipment:
     formatted_weight: str | None = _absent_none()
     cost: Decimal
     formatted_cost: str
-    items: Sequence[OrderItem] | None = _absent_none()
+    items: tuple[OrderItem, ...] | None = _absent_none()
     order: Order | None = _absent_none()
     shipment_id: int | None = _absent_none()
     extra: Mapping[str, object] = _extra()
@@ -563,9 +581,9 @@ class OrderItem:
     rma_id: int
     product_id: int
     rma_code: str | None = _absent_none()  # only when rma_id != 0
-    rma_dt_issued: datetime | None = _present_with("rma_code")
-    rma_dt_recvd: datetime | None = _present_with("rma_code")
-    dt_instock: datetime | None
+    rma_dt_issued: _Time | None = _present_with("rma_code")
+    rma_dt_recvd: _Time | None = _present_with("rma_code")
+    dt_instock: _Time | None
     code: str
     name: str
     sku: str
@@ -583,9 +601,9 @@ class OrderItem:
     upsold: bool
     quantity: int
     shipment: OrderShipment | None = _absent_none()
-    discounts: Sequence[OrderItemDiscount] = _absent_empty()
-    options: Sequence[OrderItemOption] = _absent_empty()
-    parts: Sequence[OrderPart] = _absent_empty()
+    discounts: tuple[OrderItemDiscount, ...] = _absent_empty()
+    options: tuple[OrderItemOption, ...] = _absent_empty()
+    parts: tuple[OrderPart, ...] = _absent_empty()
     subscription: OrderItemSubscription | None = _absent_none()
     extra: Mapping[str, object] = _extra()
     _wire_keys: tuple[str, ...] | None = _wire_keys()
@@ -659,8 +677,8 @@ class OrderPayment:
     formatted_amount: str
     available: Decimal
     formatted_available: str
-    dtstamp: datetime | None
-    expires: datetime | None
+    dtstamp: _Time | None
+    expires: _Time | None
     pay_id: int
     pay_secid: int
     currency: str | None = _absent_none()  # LSK only
@@ -689,7 +707,7 @@ class OrderNote:
     order_id: int
     user_id: int
     notetext: str
-    dtstamp: datetime | None
+    dtstamp: _Time | None
     cust_login: str | None = _absent_none()
     business_title: str | None = _absent_none()
     admin_user: str | None = _absent_none()
@@ -711,9 +729,9 @@ class OrderReturn:
     order_id: int
     code: str
     status: ReturnStatus
-    dt_issued: datetime | None
-    dt_recvd: datetime | None
-    items: Sequence[OrderItem] | None = _absent_none()
+    dt_issued: _Time | None
+    dt_recvd: _Time | None
+    items: tuple[OrderItem, ...] | None = _absent_none()
     extra: Mapping[str, object] = _extra()
     _wire_keys: tuple[str, ...] | None = _wire_keys()
 
@@ -725,9 +743,8 @@ class OrderReturn:
 class Order:
     """An order as ``OrderList_Load_Query`` / ``QueueOrderList_Load_Query`` / webhooks render it.
 
-    On-demand keys that were not requested are ``None``; requested-and-empty collections are empty.
-    With the default converter the order-level collections are decoded on first access (see
-    ``docs/models.md``); they behave as tuples.
+    On-demand keys that were not requested are ``None``; requested-and-empty collections are empty
+    tuples.
     """
 
     id: int
@@ -736,8 +753,8 @@ class Order:
     status: OrderStatus
     pay_status: PaymentStatus
     stk_status: StockStatus
-    dt_instock: datetime | None
-    orderdate: datetime | None
+    dt_instock: _Time | None
+    orderdate: _Time | None
     cust_id: int
     ship_res: bool
     ship_fname: str
@@ -790,19 +807,17 @@ class Order:
     pend_count: int
     bord_count: int
     note_count: int
-    dt_updated: datetime | None
+    dt_updated: _Time | None
     customer: Customer | None = _absent_none()
-    items: Sequence[OrderItem] | None = _absent_none(lazy=True)
-    charges: Sequence[OrderCharge] | None = _absent_none(lazy=True)
-    coupons: Sequence[OrderCoupon] | None = _absent_none(lazy=True)
-    discounts: Sequence[OrderDiscountTotal] | None = _absent_none(lazy=True)
-    payments: Sequence[OrderPayment] | None = _absent_none(lazy=True)
-    notes: Sequence[OrderNote] | None = _absent_none(lazy=True)
-    shipments: Sequence[OrderShipment] | None = _absent_none(lazy=True)
-    returns: Sequence[OrderReturn] | None = _absent_none(lazy=True)
-    custom_field_values: Mapping[str, Mapping[str, CustomFieldValue]] | None = _absent_none(
-        key="CustomField_Values", kind="cfv"
-    )
+    items: tuple[OrderItem, ...] | None = _absent_none()
+    charges: tuple[OrderCharge, ...] | None = _absent_none()
+    coupons: tuple[OrderCoupon, ...] | None = _absent_none()
+    discounts: tuple[OrderDiscountTotal, ...] | None = _absent_none()
+    payments: tuple[OrderPayment, ...] | None = _absent_none()
+    notes: tuple[OrderNote, ...] | None = _absent_none()
+    shipments: tuple[OrderShipment, ...] | None = _absent_none()
+    returns: tuple[OrderReturn, ...] | None = _absent_none()
+    custom_field_values: _CustomFields | None = _absent_none(key="CustomField_Values", kind="cfv")
     extra: Mapping[str, object] = _extra()
     _wire_keys: tuple[str, ...] | None = _wire_keys()
 
@@ -907,3 +922,47 @@ MODELS: tuple[type, ...] = (
 for _cls in MODELS:
     attrs.resolve_types(_cls, globals(), locals())
 del _cls
+
+
+# ------------------------------------------------------------------------------- decode-time fixups
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _from_time_t(value: int) -> datetime | None:
+    if value == 0:
+        return None
+    try:
+        return datetime.fromtimestamp(value, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("invalid timestamp") from None
+
+
+def _decoded_fixer(times: tuple[str, ...]) -> Callable[[Any], None]:
+    """msgspec's post-build hook: narrow the wire forms of timestamps (``0``, ``{"time_t": …}``).
+
+    Installed as ``__attrs_post_init__`` after the class is made, so attrs' own ``__init__`` (models
+    built by hand) never calls it; msgspec calls it on every object it decodes, so it is kept lean:
+    one C call reads every timestamp, and the common case (a real date) costs one type check and
+    one attribute read.
+    """
+    set_slot = object.__setattr__
+    read = operator.attrgetter(*times)
+    single = len(times) == 1
+
+    def fix(obj: Any) -> None:
+        values = (read(obj),) if single else read(obj)
+        for name, value in zip(times, values, strict=True):
+            if value.__class__ is datetime:
+                if value.year == 1970 and value == _EPOCH:  # 0 means "not set"
+                    set_slot(obj, name, None)
+            elif value is not None:
+                set_slot(obj, name, _from_time_t(value.time_t))
+
+    return fix
+
+
+for _cls in MODELS:
+    _times = tuple(a.name for a in attrs.fields(_cls) if a.type == _Time | None)
+    if _times:
+        _cls.__attrs_post_init__ = _decoded_fixer(_times)  # type: ignore[attr-defined]
+del _cls, _times

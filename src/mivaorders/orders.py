@@ -19,10 +19,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection,
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import httpx
 
 from . import _display
 from ._converter import structure_page
+from ._decode import page_decoder
 from ._envelope import Call, Multicall, OperationResult, Safety, http_date
 from ._exceptions import FilterError
 from ._order_writes import AsyncOrderWrites, OrderWrites
@@ -48,10 +50,11 @@ FUNCTION = "OrderList_Load_Query"
 
 
 def _list_call(params: Mapping[str, Any]) -> Call:
-    return Call(FUNCTION, params, safety=Safety.IDEMPOTENT)
+    return Call(FUNCTION, params, safety=Safety.IDEMPOTENT, fast_decode=page_decoder(Order).decode)
 
 
 def _decode(envelope: Mapping[str, Any]) -> Page[Order]:
+    # A Page already (decoded by the client in one typed pass) passes through.
     return structure_page(envelope.get("data"), Order, function=FUNCTION)
 
 
@@ -219,6 +222,7 @@ class OrderIterator(_PullStats, Iterator[Order]):
         else:
             # Several pages in one HTTP request: Miva runs the operations one after the other.
             spec = Multicall.of([_operation(self._plan.call(r)) for r in batch], idempotent=True)
+            spec = attrs.evolve(spec, fast_decode=page_decoder(Order).decode_many)
             results, response = self._client._run_multicall(spec)
             answers = [_unwrap(result) for result in results]
         if self._watermark is not None:

@@ -33,6 +33,7 @@ import attrs
 from . import _display
 from ._columns import ADDRESS_PARTS
 from ._converter import structure_page
+from ._decode import page_decoder
 from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
 from ._exceptions import (
     APIError,
@@ -198,7 +199,7 @@ def _check_ids(order_ids: Iterable[int]) -> list[int]:
 def _load_call(queue_code: str, query: OrderQuery, count: int, offset: int, *, acknowledge: bool) -> Call:
     params = {"Queue_Code": queue_code, **query.params(count=count, offset=offset)}
     safety = Safety.IDEMPOTENT if acknowledge else Safety.UNSAFE
-    return Call("Module", params, WORKFLOW_MODULE, LOAD, safety)
+    return Call("Module", params, WORKFLOW_MODULE, LOAD, safety, fast_decode=page_decoder(Order).decode)
 
 
 def _ack_call(ids: Sequence[int]) -> Call:
@@ -532,7 +533,12 @@ class _Drain:
             return None
         ids = [o.id for o in accepted]
         query = OrderQuery.build(where=F.id.in_(ids), columns=())
-        return Call("OrderList_Load_Query", query.params(count=len(ids)), safety=Safety.IDEMPOTENT)
+        return Call(
+            "OrderList_Load_Query",
+            query.params(count=len(ids)),
+            safety=Safety.IDEMPOTENT,
+            fast_decode=page_decoder(Order).decode,
+        )
 
     def unchanged(self, accepted: Sequence[Order], fresh: Page[Order] | None) -> list[int]:
         """Ids safe to acknowledge: still there, and not edited after the load.

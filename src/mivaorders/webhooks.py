@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl
 from attrs import field, frozen
 
 from . import _json
+from ._bounds import MAX_BODY_COMMAS, MAX_BODY_CONTAINERS
 from ._converter import make_converter, structure_order
 from ._exceptions import ConfigurationError, ResponseValidationError, WebhookError
 from .models import Order
@@ -93,7 +94,7 @@ def _reject(message: str, reason: str, status: int = 400, details: Iterable[str]
 # ------------------------------------------------------------------------------------------ parsing
 # A webhook is one order: decode it eagerly, so a bad child fails here (HTTP 400) rather than later
 # inside the user's handler. Built once; the converter is read-only after construction.
-_EAGER = make_converter(lazy=False)
+_EAGER = make_converter()
 
 # A JSON string, so that brackets inside strings are not counted as nesting.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -127,6 +128,14 @@ def _order_from_json(body: str | bytes, max_depth: int) -> Any:
         raw = body.encode("utf-8", "surrogatepass")
     if not text.strip():
         raise _reject("webhook body is empty", "empty_body")
+    containers = raw.count(b"{") + raw.count(b"[")
+    if containers > MAX_BODY_CONTAINERS or raw.count(b",") > MAX_BODY_COMMAS:
+        # Bound the work, not just the bytes: a million "{}" fit in 3 MB but would build a million dicts.
+        raise _reject(
+            f"webhook body holds more objects or values than an order can have (at most "
+            f"{MAX_BODY_CONTAINERS} objects and arrays, {MAX_BODY_COMMAS} values)",
+            "too_many_values",
+        )
     if _nests_deeper(raw, max_depth):
         raise _reject(f"webhook body nests deeper than {max_depth} levels", "too_deep")
     try:
@@ -174,8 +183,8 @@ def parse_order(
     JSON-parser convention (the last one wins), as the pull API does: Miva's renderer never repeats a key.
 
     Raises :class:`WebhookError` (reasons ``too_large``, ``not_utf8``, ``empty_body``, ``not_json``,
-    ``truncated``, ``non_finite_number``, ``too_deep``, ``not_object``, ``envelope``, ``missing_id``,
-    ``invalid_order``).
+    ``truncated``, ``non_finite_number``, ``too_deep``, ``too_many_values``, ``not_object``, ``envelope``,
+    ``missing_id``, ``invalid_order``).
     """
     data: Any
     if isinstance(body, Mapping):
