@@ -98,7 +98,16 @@ from .models import (
     SubscriptionOption,
 )
 from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
-from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Paging
+from .pagination import (
+    AdaptivePageSize,
+    FastPaging,
+    KeysetPaging,
+    OffsetPaging,
+    PageFailure,
+    PageRequest,
+    PageSizer,
+    Paging,
+)
 from .queues import AckResult, AsyncQueues, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
 
@@ -151,6 +160,7 @@ __all__ = [
     "RETURNS",
     "SHIPMENTS",
     "SHIP_METHOD",
+    "AdaptivePageSize",
     "AsyncOrderIterator",
     "AsyncOrders",
     "Expr",
@@ -161,7 +171,9 @@ __all__ = [
     "OrderIterator",
     "Orders",
     "Page",
+    "PageFailure",
     "PageRequest",
+    "PageSizer",
     "Paging",
     "SortKey",
     "business_account_id",
