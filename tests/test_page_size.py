@@ -18,8 +18,10 @@ import pytest
 import mivaorders as mo
 from mivaorders import AdaptivePageSize, FilterError, PageFailure, PageSizer
 from mivaorders._page_size import classify_failure
+from mivaorders.incremental import CallbackSink, MemoryCheckpoints, OrderSync
 from mivaorders.models import Order
 from mivaorders.pagination import FastPaging, Paging
+from mivaorders.queues import DrainReport, DrainStop
 from mivaorders.testing import FakeStore, Fault
 
 from .test_orders import assert_nothing_lost, churn
@@ -145,14 +147,15 @@ class SteppingClock:
         return self.store.clock.time() + self.ticks
 
 
-def sent_counts(http: httpx.Client | httpx.AsyncClient) -> list[int]:
+def sent_counts(http: httpx.Client | httpx.AsyncClient, function: str = "OrderList_Load_Query") -> list[int]:
     """The ``Count`` of every order page the client sends (multicall operations included)."""
     counts: list[int] = []
 
     def record(request: httpx.Request) -> None:
         body = json.loads(request.content)
         for operation in body.get("Operations", [body]):
-            if operation.get("Function") == "OrderList_Load_Query" and operation.get("Count", 0) > 1:
+            called = operation.get("Module_Function") or operation.get("Function")
+            if called == function and operation.get("Count", 0) > 1:
                 counts.append(operation["Count"])
 
     async def arecord(request: httpx.Request) -> None:
@@ -353,3 +356,79 @@ def test_nothing_lost_while_the_page_size_changes_and_orders_change(
         assert_nothing_lost(before, orders)
     if method != "updated_since":
         assert len({o.id for o in orders}) == len(orders)  # by id: each once
+
+
+# -- syncs and queue drains ------------------------------------------------------------------------
+
+
+def test_order_sync_pulls_with_the_adaptive_size_and_commits_batches_of_100() -> None:
+    store = fresh_store(1600)
+    committed: list[int] = []
+    with store.client(clock=SteppingClock(store, 0.01)) as client:
+        counts = sent_counts(client._http)
+        sink = CallbackSink(lambda orders: committed.append(len(orders)))
+        report = OrderSync(client, sink, checkpoints=MemoryCheckpoints()).run()
+    assert report.complete
+    assert report.orders == 1600
+    assert counts[:4] == [100, 200, 400, 800]
+    assert set(committed[:-1]) == {100}
+
+
+def drain_counts(kind: str, store: FakeStore, step: float, **options: Any) -> tuple[list[int], DrainReport]:
+    def handler(orders: list[Order]) -> None:
+        return None
+
+    if kind == "sync":
+        with store.client(clock=SteppingClock(store, step), retry=mo.RetryPolicy(wait=False)) as client:
+            counts = sent_counts(client._http, "QueueOrderList_Load_Query")
+            return counts, client.queues.drain("new_and_updated", handler, **options)
+
+    async def go() -> tuple[list[int], DrainReport]:
+        async with store.async_client(
+            clock=SteppingClock(store, step), retry=mo.RetryPolicy(wait=False)
+        ) as client:
+            counts = sent_counts(client._http, "QueueOrderList_Load_Query")
+            return counts, await client.queues.drain("new_and_updated", handler, **options)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_drain_with_acknowledgement_grows_its_pages(kind: str) -> None:
+    store = fresh_store(100)
+    for _ in range(400):
+        store.create_order()  # new orders enter the queue
+    queued = len(store.queue_members("new_and_updated"))
+    assert queued > 400
+    counts, report = drain_counts(kind, store, 0.01, guard_updates=False)
+    assert report.stopped is DrainStop.EMPTY
+    assert report.acknowledged == queued
+    assert counts[:3] == [100, 200, 400]
+
+
+def moving_queue(new_orders: int) -> FakeStore:
+    """A store whose no-acknowledgement workflow moves loaded orders out, with ``new_orders`` queued."""
+    store = FakeStore(orders=50, seed=11, workflow="move", timestamp_window=100_000)
+    store.freeze()
+    for _ in range(new_orders):
+        store.create_order()
+    return store
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_drain_without_acknowledgement_never_grows_its_pages(kind: str) -> None:
+    store = moving_queue(300)
+    queued = len(store.queue_members("new_and_updated"))
+    counts, report = drain_counts(kind, store, 0.01, acknowledge=False)
+    assert report.delivered == queued
+    assert len(counts) > 3
+    assert set(counts) == {100}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_drain_without_acknowledgement_shrinks_after_slow_loads(kind: str) -> None:
+    store = moving_queue(200)
+    queued = len(store.queue_members("new_and_updated"))
+    counts, report = drain_counts(kind, store, 1.5, acknowledge=False)
+    assert report.delivered == queued
+    assert counts[:3] == [100, 53, 28]
