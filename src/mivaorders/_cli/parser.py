@@ -114,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--queue", metavar="CODE", help="queue code for --strategy queue")
     sync.add_argument("--name", default="orders", help="checkpoint name (default %(default)s)")
-    sync.add_argument("--batch-size", type=_positive, help="orders per batch and page (default 100)")
+    sync.add_argument(
+        "--batch-size",
+        type=_positive,
+        help="orders per batch and page (default: batches of 100, adaptive pages)",
+    )
     sync.add_argument(
         "--since", metavar="ISO", help="first run only: start at this time (last-update, date-range)"
     )
@@ -130,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument(
         "--columns", metavar="COLS", help="CSV only: comma-separated columns, e.g. id,orderdate,total"
     )
-    pull.add_argument("--page-size", type=_positive, default=100, help="orders per request")
+    pull.add_argument(
+        "--page-size", type=_positive, help="orders per request (default: adaptive, 100 to 1000)"
+    )
 
     queue = command("queue", "order workflow queues: list, load, ack, drain")
     queue_commands = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
@@ -153,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     drain.add_argument(
         "--no-ack", action="store_true", help="the store's workflow moves orders out as they load"
     )
-    drain.add_argument("--page-size", type=_positive, default=100)
+    drain.add_argument(
+        "--page-size",
+        type=_positive,
+        help="default: adaptive; with --no-ack 100, shrinking when loads are slow",
+    )
 
     webhook = command("webhook", "order webhooks")
     webhook_commands = webhook.add_subparsers(dest="webhook_command", metavar="ACTION", required=True)
