@@ -84,6 +84,16 @@ def test_never_below_the_minimum_nor_above_the_maximum() -> None:
     assert max(grow_all_the_way(AdaptivePageSize(start=20, minimum=10, maximum=40).sizer())) == 40
 
 
+def test_pages_in_flight_share_the_maximum() -> None:
+    sizer = AdaptivePageSize().sizer(in_flight=4)
+    assert max(grow_all_the_way(sizer)) == 250
+    many = AdaptivePageSize(minimum=10).sizer(in_flight=32)
+    assert many.size == 31  # the start is capped too
+    assert AdaptivePageSize(minimum=50).sizer(in_flight=32).maximum == 50
+    with pytest.raises(FilterError, match="in_flight"):
+        AdaptivePageSize().sizer(in_flight=0)
+
+
 def test_shrink_only_policy_never_grows() -> None:
     sizer = AdaptivePageSize(grow=False).sizer()
     assert grow_all_the_way(sizer) == [100] * 11
@@ -217,6 +227,16 @@ def test_iter_with_no_options_grows_to_a_thousand(kind: str) -> None:
     assert counts[:5] == [100, 200, 400, 800, 1000]
     assert it.page_size == 1000
     assert len(counts) == 6  # a fixed Count=100 would take 26 requests
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fast_paging_lanes_share_the_adaptive_maximum(kind: str) -> None:
+    store = fresh_store(2600)
+    make = lambda c: c.orders.iter(paging=FastPaging(concurrency=4), columns=())  # noqa: E731
+    orders, counts, it = pull(kind, store, make, clock=SteppingClock(store, 0.01))
+    assert sorted(o.id for o in orders) == sorted(store.truth())
+    assert max(counts) == 250  # four pages in flight hold at most 1,000 orders
+    assert it.page_size == 250
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -59,7 +59,8 @@ class AdaptivePageSize:
     still expected within ``target_seconds``, grow (up to ``maximum``). Shrink after a slow answer (to the
     size expected to take ``target_seconds``) and halve after a timeout, a 5xx, a 429 or a multicall the
     store cut short; then wait ``calm_pages`` good answers before growing again. Never below ``minimum``.
-    ``grow=False`` makes it shrink-only (what no-acknowledgement queue loads use).
+    ``grow=False`` makes it shrink-only (what no-acknowledgement queue loads use). With several pages in
+    flight (``FastPaging(concurrency=n)``) each page grows to at most ``maximum // n``.
 
     The target is also capped at a quarter of the tightest time limit the client has: its read timeout and
     its ``X-Miva-API-Timeout`` (``api_timeout``, Miva's default 60 s when unset), so a page finishes well
@@ -95,9 +96,15 @@ class AdaptivePageSize:
             return float(self.target_seconds)
         return min(float(self.target_seconds), min(known) * _SHARE_OF_LIMIT)
 
-    def sizer(self, *limits: float | None) -> PageSizer:
-        """A fresh state for one pull, whose pages should finish well inside ``limits`` (seconds)."""
-        return PageSizer(self, self.target_within(*limits))
+    def sizer(self, *limits: float | None, in_flight: int = 1) -> PageSizer:
+        """A fresh state for one pull, whose pages should finish well inside ``limits`` (seconds).
+
+        ``in_flight`` pages at a time (``FastPaging(concurrency=n)``) share ``maximum`` between them, so the
+        orders held in flight, and so the memory, stay within what one page of ``maximum`` would hold.
+        """
+        if not isinstance(in_flight, int) or in_flight < 1:
+            raise FilterError(f"in_flight must be a whole number >= 1, not {in_flight!r}")
+        return PageSizer(self, self.target_within(*limits), in_flight=in_flight)
 
 
 #: The policy used when no ``page_size`` is given.
@@ -107,15 +114,16 @@ DEFAULT_ADAPTIVE = AdaptivePageSize()
 class PageSizer:
     """One pull's page size under an :class:`AdaptivePageSize` policy. Pure: no clock, no I/O."""
 
-    def __init__(self, policy: AdaptivePageSize, target: float) -> None:
+    def __init__(self, policy: AdaptivePageSize, target: float, *, in_flight: int = 1) -> None:
         self.policy = policy
         self.target = target
-        self.size = policy.start
+        self.maximum = max(policy.minimum, policy.maximum // in_flight)
+        self.size = min(policy.start, self.maximum)
         self.changes: list[tuple[int, int, str]] = []  # (from, to, why): for logs, stats and tests
         self._hold = 0  # good answers still needed before growing again
 
     def _set(self, size: int, why: str) -> None:
-        size = max(self.policy.minimum, min(self.policy.maximum, size))
+        size = max(self.policy.minimum, min(self.maximum, size))
         if size != self.size:
             self.changes.append((self.size, size, why))
             self.size = size
@@ -134,7 +142,7 @@ class PageSizer:
             return
         if not self.policy.grow or count < self.size:
             return  # an answer to an older, smaller page says little about the current size
-        bigger = min(self.policy.maximum, int(self.size * self.policy.growth))
+        bigger = min(self.maximum, int(self.size * self.policy.growth))
         if elapsed * bigger / max(count, 1) <= self.target:
             self._set(bigger, f"fast answer ({elapsed:.2f} s)")
 

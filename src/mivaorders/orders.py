@@ -160,7 +160,7 @@ class _Plan:
     def adapt(self, config: ClientConfig) -> None:
         """Start sizing pages adaptively, within the client's time limits (no-op for a fixed size)."""
         if self.policy is not None:
-            self.sizer = self.policy.sizer(*_time_limits(config))
+            self.sizer = self.policy.sizer(*_time_limits(config), in_flight=self.concurrency)
 
     def sized(self, request: PageRequest) -> PageRequest:
         """``request`` at the current adaptive page size (probes and fixed sizes are left alone).
