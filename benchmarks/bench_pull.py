@@ -283,6 +283,7 @@ def check(variant: Variant, result: dict[str, Any], expected: int, reference: st
 def sdk_python(requested: str | None, disabled: bool) -> str | None:
     """The interpreter of a virtual environment with ``merchantapi``, or ``None`` (and why, on stderr)."""
     if disabled:
+        print("--no-sdk: (a) and (b) are our own offset loops, NOT the official SDK", file=sys.stderr)
         return None
     candidate = requested or DEFAULT_SDK_PYTHON
     probe = [candidate, "-c", "import merchantapi.version as v; print(v.Version.STRING)"]
