@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -452,3 +453,58 @@ def test_a_drain_without_acknowledgement_shrinks_after_slow_loads(kind: str) -> 
     counts, report = drain_counts(kind, store, 1.5, acknowledge=False)
     assert report.delivered == queued
     assert counts[:3] == [100, 53, 28]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_nothing_lost_over_real_http_with_faults_writers_and_a_changing_size(kind: str) -> None:
+    store = FakeStore(orders=400, seed=33)
+    store.faults.random(
+        rate=0.3,
+        seed=6,
+        kinds=[Fault.http(503), Fault.http(500), Fault.rate_limit(0), Fault.truncate(0.4), Fault.drop(0.3)],
+    )
+    before = store.truth()
+    stop = threading.Event()
+    changes = [0]
+
+    def writer() -> None:
+        step = 0
+        while not stop.is_set():
+            step += 1
+            churn(store, step)
+            changes[0] += 1
+            stop.wait(0.005)
+
+    policy = AdaptivePageSize(start=10, minimum=5, maximum=80)
+    options: dict[str, Any] = {
+        "store_code": store.store_code,
+        "auth": mo.HmacAuth(store.token, store.signing_key),
+        "retry": mo.RetryPolicy(max_attempts=12, wait=False),
+        "clock": store.clock.time,
+    }
+    with store.serve() as endpoint:
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        try:
+            if kind == "sync":
+                with mo.Client(endpoint, **options) as client:
+                    it: Any = client.orders.updated_since(0, page_size=policy, columns=(mo.ITEMS,))
+                    delivered = list(it)
+            else:
+
+                async def go() -> tuple[Any, list[Order]]:
+                    async with mo.AsyncClient(endpoint, **options) as client:
+                        pull = client.orders.iter(page_size=policy, columns=(mo.ITEMS,))
+                        return pull, [o async for o in pull]
+
+                it, delivered = asyncio.run(go())
+        finally:
+            stop.set()
+            thread.join()
+    assert changes[0] > 0
+    assert store.stats.faults_before + store.stats.faults_after > 0
+    assert it.page_size_changes  # the size moved during this pull
+    assert_nothing_lost(before, delivered)
+    if kind == "async":
+        assert len({o.id for o in delivered}) == len(delivered)
