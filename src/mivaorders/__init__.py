@@ -106,7 +106,16 @@ from .models import (
     SubscriptionOption,
 )
 from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
-from .pagination import FastPaging, KeysetPaging, OffsetPaging, PageRequest, Paging
+from .pagination import (
+    AdaptivePageSize,
+    FastPaging,
+    KeysetPaging,
+    OffsetPaging,
+    PageFailure,
+    PageRequest,
+    PageSizer,
+    Paging,
+)
 from .queues import AckResult, AsyncQueues, DrainPage, DrainReport, DrainStop, Queue, Queues
 from .retry import RetryPolicy
 from .shipments import AsyncShipments, Shipments, ShipmentUpdate
@@ -171,6 +180,7 @@ __all__ = [
     "RETURNS",
     "SHIPMENTS",
     "SHIP_METHOD",
+    "AdaptivePageSize",
     "AsyncOrderIterator",
     "AsyncOrders",
     "Expr",
@@ -181,7 +191,9 @@ __all__ = [
     "OrderIterator",
     "Orders",
     "Page",
+    "PageFailure",
     "PageRequest",
+    "PageSizer",
     "Paging",
     "SortKey",
     "business_account_id",

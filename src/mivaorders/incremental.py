@@ -81,6 +81,8 @@ logger = logging.getLogger("mivaorders")
 _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: Orders per checkpoint commit when neither batch_size nor a fixed page_size says otherwise.
+DEFAULT_BATCH_SIZE = 100
 
 
 def _epoch(moment: datetime | None) -> int:
@@ -105,7 +107,9 @@ class Strategy(Protocol):
         ...
 
     @property
-    def page_size(self) -> int: ...
+    def page_size(self) -> int | None:
+        """The pull's page size; ``None`` lets it adapt (:class:`~mivaorders.AdaptivePageSize`)."""
+        ...
 
     def pull(
         self, orders: Orders | AsyncOrders, checkpoint: Checkpoint | None
@@ -148,12 +152,13 @@ class ByLastUpdate:
     name: str = "last_update"
     since: datetime = _EPOCH
     lookback: timedelta = timedelta(seconds=0)
-    page_size: int = attrs.field(default=100)
+    page_size: int | None = attrs.field(default=None)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
 
     @page_size.validator
-    def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
-        check_page_size(value, name="page_size")
+    def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None:  # None: the adaptive page size
+            check_page_size(value, name="page_size")
 
     def _since(self, checkpoint: Checkpoint | None) -> tuple[int, timedelta]:
         state = _state(checkpoint, self.name)
@@ -190,12 +195,13 @@ class ByOrderNumber:
     name: str = "order_number"
     start_after: int = 0
     lookback: int = 30
-    page_size: int = attrs.field(default=100)
+    page_size: int | None = attrs.field(default=None)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
 
     @page_size.validator
-    def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
-        check_page_size(value, name="page_size")
+    def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None:  # None: the adaptive page size
+            check_page_size(value, name="page_size")
 
     def _last(self, checkpoint: Checkpoint | None) -> tuple[int, int]:
         state = _state(checkpoint, self.name)
@@ -234,13 +240,14 @@ class ByDateRange:
     name: str = "date_range"
     start: datetime = _EPOCH
     lookback: timedelta = timedelta(minutes=5)
-    page_size: int = attrs.field(default=100)
+    page_size: int | None = attrs.field(default=None)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
 
     @page_size.validator
-    def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
-        check_page_size(value, name="page_size")
+    def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None:  # None: the adaptive page size
+            check_page_size(value, name="page_size")
 
     def _window(self, checkpoint: Checkpoint | None) -> tuple[int, int, int]:
         state = _state(checkpoint, self.name)
@@ -295,14 +302,15 @@ class ByQueue:
 
     queue_code: str
     name: str = "queue"
-    page_size: int = attrs.field(default=100)
+    page_size: int | None = attrs.field(default=None)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
     acknowledge: bool = True
     moved_to: str | None = attrs.field(default=RETRIEVED_QUEUE)
 
     @page_size.validator
-    def _check_page_size(self, _: attrs.Attribute[int], value: int) -> None:
-        check_page_size(value, name="page_size")
+    def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None:  # None: the adaptive page size
+            check_page_size(value, name="page_size")
 
     @moved_to.validator
     def check_moved_to(self, _: attrs.Attribute[str | None], value: str | None) -> None:
@@ -378,7 +386,11 @@ class _Runner:
         if not isinstance(name, str) or not name:
             raise ArgumentError("name must be a non-empty string")
         self.name = name
-        self.batch_size = check_page_size(batch_size or self.strategy.page_size, name="batch_size")
+        # A batch is what one checkpoint commit covers; an adaptive pull's pages do not set it.
+        self.batch_size = check_page_size(
+            batch_size or self.strategy.page_size or DEFAULT_BATCH_SIZE, name="batch_size"
+        )
+        self.drain_page_size = batch_size or self.strategy.page_size  # None: the drain adapts
         self.progress = progress
         self.begin()
 
@@ -470,7 +482,7 @@ class _Runner:
             "queue_code": strategy.queue_code,
             "handler": lambda orders: self.commit(orders, None),
             "acknowledge": strategy.acknowledge,
-            "page_size": self.batch_size,
+            "page_size": self.drain_page_size,
             "columns": strategy.columns,
             "max_pages": max_batches,
             "moved_to": strategy.moved_to,

@@ -26,9 +26,17 @@ from . import _display
 from ._converter import structure_page
 from ._decode import page_decoder
 from ._envelope import Call, Multicall, OperationResult, Safety, http_date
-from ._exceptions import FilterError
+from ._exceptions import FilterError, MivaError
 from ._order_writes import AsyncOrderWrites, OrderWrites
 from ._page import Page
+from ._page_size import (
+    DEFAULT_ADAPTIVE,
+    MIVA_DEFAULT_BUDGET,
+    AdaptivePageSize,
+    PageFailure,
+    PageSizer,
+    classify_failure,
+)
 from ._query import OrderQuery, check_page_size
 from .filters import Expr, F, SortKey, require_effective
 from .models import Order
@@ -42,7 +50,7 @@ from .pagination import (
 )
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient, Client
+    from ._client import AsyncClient, Client, ClientConfig
 
 __all__ = ["AsyncOrderIterator", "AsyncOrders", "OrderIterator", "Orders"]
 
@@ -107,6 +115,25 @@ class _Watermark:
         return datetime.fromtimestamp(math.floor(self.started), tz=timezone.utc)
 
 
+#: What a pull's ``page_size`` may be: a fixed size, a policy, or ``None`` (the default adaptive policy).
+PageSize = int | AdaptivePageSize | None
+
+
+def _page_policy(page_size: PageSize) -> tuple[int, AdaptivePageSize | None]:
+    """The first page's size and the adaptive policy (``None`` when the size is fixed)."""
+    if page_size is None:
+        return DEFAULT_ADAPTIVE.start, DEFAULT_ADAPTIVE
+    if isinstance(page_size, AdaptivePageSize):
+        return page_size.start, page_size
+    return check_page_size(page_size, name="page_size"), None
+
+
+def _time_limits(config: ClientConfig) -> tuple[float | None, float]:
+    """The limits a page must finish well inside: the read timeout and the multicall time budget."""
+    budget = float(config.api_timeout) if config.api_timeout is not None else MIVA_DEFAULT_BUDGET
+    return config.timeout.read, budget
+
+
 class _Plan:
     """Everything about a pull that does not depend on sync or async."""
 
@@ -114,13 +141,14 @@ class _Plan:
         self,
         query: OrderQuery,
         paging: Paging,
-        page_size: int,
+        page_size: PageSize,
         *,
         skip_ids: Collection[int] = (),
     ) -> None:
         self.query = query
         self.paging = paging
-        self.page_size = check_page_size(page_size, name="page_size")
+        self.page_size, self.policy = _page_policy(page_size)
+        self.sizer: PageSizer | None = None
         self.walk: Walk = paging.walk(query, self.page_size)
         self.skip_ids = frozenset(skip_ids)
         self.pages = 0
@@ -132,6 +160,35 @@ class _Plan:
     @property
     def concurrency(self) -> int:
         return max(1, self.paging.concurrency)
+
+    def adapt(self, config: ClientConfig) -> None:
+        """Start sizing pages adaptively, within the client's time limits (no-op for a fixed size)."""
+        if self.policy is not None:
+            self.sizer = self.policy.sizer(*_time_limits(config), in_flight=self.concurrency)
+
+    def sized(self, request: PageRequest) -> PageRequest:
+        """``request`` at the current adaptive page size (probes and fixed sizes are left alone).
+
+        Safe mid-walk: a keyset step starts after the last row seen, an offset step after the rows
+        delivered, whatever the size of the page before.
+        """
+        if self.sizer is None or not request.emit or request.count == self.sizer.size:
+            return request
+        return attrs.evolve(request, count=self.sizer.size)
+
+    def answered(self, request: PageRequest, elapsed: float) -> None:
+        if self.sizer is not None and request.emit:
+            self.sizer.answered(request.count, elapsed)
+
+    def failed(self, exc: BaseException) -> None:
+        failure = classify_failure(exc)
+        if self.sizer is not None and failure is not None:
+            self.sizer.failed(failure)
+
+    def cut_short(self, response: httpx.Response) -> None:
+        """A multicall the store stopped at its time budget (206): the pages were too big for it."""
+        if self.sizer is not None and response.status_code == 206:
+            self.sizer.failed(PageFailure.CUT_SHORT)
 
     def call(self, request: PageRequest) -> Call:
         return _list_call(page_request_params(self.query, request))
@@ -174,6 +231,18 @@ class _PullStats:
         return self._plan.exhausted
 
     @property
+    def page_size(self) -> int:
+        """The size the next page asks for: fixed, or where the adaptive policy has got to."""
+        sizer = self._plan.sizer
+        return self._plan.page_size if sizer is None else sizer.size
+
+    @property
+    def page_size_changes(self) -> list[tuple[int, int, str]]:
+        """Each change of the adaptive page size so far, as ``(from, to, why)``; empty for a fixed size."""
+        sizer = self._plan.sizer
+        return [] if sizer is None else list(sizer.changes)
+
+    @property
     def total_count(self) -> int | None:
         """How many orders matched when the first page was read (``None`` before that): a progress hint,
         not a promise — orders change while a pull runs."""
@@ -199,6 +268,10 @@ class OrderIterator(_PullStats, Iterator[Order]):
         self._client = client
         self._plan = plan
         self._watermark = watermark
+        plan.adapt(client._config)
+        # An adaptive pull re-plans a failed page at the (smaller) current size before retrying it, so it
+        # runs the client's retry policy itself, around single attempts.
+        self._single = client.with_options(retry=None) if plan.sizer is not None else client
         self._orders = self._generate()
 
     def __iter__(self) -> OrderIterator:
@@ -213,27 +286,53 @@ class OrderIterator(_PullStats, Iterator[Order]):
     def __next__(self) -> Order:
         return next(self._orders)
 
-    def _fetch(self, batch: list[PageRequest]) -> list[Page[Order]]:
+    def _attempt(
+        self, batch: list[PageRequest]
+    ) -> tuple[list[tuple[PageRequest, Mapping[str, Any]]], httpx.Response]:
+        """One try at a batch of pages, each at the current page size, reported to the size policy."""
+        sized = [self._plan.sized(r) for r in batch]
+        clock = self._client._config.clock
+        started = clock()
+        try:
+            if len(sized) == 1:
+                envelope, response = self._single._run(self._plan.call(sized[0]))
+                answers: list[Mapping[str, Any]] = [envelope]
+            else:
+                # Several pages in one HTTP request: Miva runs the operations one after the other.
+                spec = Multicall.of([_operation(self._plan.call(r)) for r in sized], idempotent=True)
+                spec = attrs.evolve(spec, fast_decode=page_decoder(Order).decode_many)
+                results, response = self._single._run_multicall(spec)
+                answers = [_unwrap(result) for result in results]
+        except MivaError as exc:
+            self._plan.failed(exc)
+            raise
+        self._plan.cut_short(response)
+        self._plan.answered(sized[0], clock() - started)  # the whole request must fit the target
+        return list(zip(sized, answers, strict=True)), response
+
+    def _send(
+        self, batch: list[PageRequest]
+    ) -> tuple[list[tuple[PageRequest, Mapping[str, Any]]], httpx.Response]:
+        if self._plan.sizer is None:
+            return self._attempt(batch)  # the client's own retry policy applies inside
+        for attempt in self._client._config.retry.retrying(Safety.IDEMPOTENT, FUNCTION):
+            with attempt:
+                return self._attempt(batch)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    def _fetch(self, batch: list[PageRequest]) -> list[tuple[PageRequest, Page[Order]]]:
         if self._watermark is not None:
             self._watermark.sending()
-        if len(batch) == 1:
-            envelope, response = self._client._run(self._plan.call(batch[0]))
-            answers: list[Mapping[str, Any]] = [envelope]
-        else:
-            # Several pages in one HTTP request: Miva runs the operations one after the other.
-            spec = Multicall.of([_operation(self._plan.call(r)) for r in batch], idempotent=True)
-            spec = attrs.evolve(spec, fast_decode=page_decoder(Order).decode_many)
-            results, response = self._client._run_multicall(spec)
-            answers = [_unwrap(result) for result in results]
+        answers, response = self._send(batch)
         if self._watermark is not None:
             self._watermark.answered(response)
-        return [_decode(answer) for answer in answers]
+        return [(request, _decode(answer)) for request, answer in answers]
 
     def _generate(self) -> Iterator[Order]:
         pending = deque(self._plan.walk.start())
         while pending:
             batch = [pending.popleft() for _ in range(min(self._plan.concurrency, len(pending)))]
-            for request, page in zip(batch, self._fetch(batch), strict=True):
+            for request, page in self._fetch(batch):
                 follow, orders = self._plan.accept(request, page)
                 pending.extend(follow)
                 for order in orders:
@@ -249,6 +348,8 @@ class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
         self._client = client
         self._plan = plan
         self._watermark = watermark
+        plan.adapt(client._config)
+        self._single = client.with_options(retry=None) if plan.sizer is not None else client
         self._orders = self._generate()
 
     def __aiter__(self) -> AsyncOrderIterator:
@@ -267,10 +368,31 @@ class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
         """Stop early: cancel the page requests still in flight."""
         await self._orders.aclose()
 
+    async def _attempt(self, request: PageRequest) -> tuple[PageRequest, Mapping[str, Any], httpx.Response]:
+        """One try at a page, at the current page size, reported to the size policy."""
+        sized = self._plan.sized(request)
+        clock = self._client._config.clock
+        started = clock()
+        try:
+            envelope, response = await self._single._run(self._plan.call(sized))
+        except MivaError as exc:
+            self._plan.failed(exc)
+            raise
+        self._plan.answered(sized, clock() - started)
+        return sized, envelope, response
+
+    async def _fetch_one(self, request: PageRequest) -> tuple[PageRequest, Mapping[str, Any], httpx.Response]:
+        if self._plan.sizer is None:
+            return await self._attempt(request)  # the client's own retry policy applies inside
+        async for attempt in self._client._config.retry.async_retrying(Safety.IDEMPOTENT, FUNCTION):
+            with attempt:
+                return await self._attempt(request)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
     async def _fetch(self, request: PageRequest) -> tuple[PageRequest, Page[Order]]:
         if self._watermark is not None:
             self._watermark.sending()
-        envelope, response = await self._client._run(self._plan.call(request))
+        request, envelope, response = await self._fetch_one(request)
         if self._watermark is not None:
             self._watermark.answered(response)
         return request, _decode(envelope)
@@ -329,7 +451,7 @@ class _OrdersBase:
         return query.params(count=1, where=F.id == order_id, sort=None)
 
     @staticmethod
-    def _iter_plan(query: OrderQuery, page_size: int, paging: Paging | None) -> _Plan:
+    def _iter_plan(query: OrderQuery, page_size: PageSize, paging: Paging | None) -> _Plan:
         return _Plan(query, paging or default_paging(query), page_size)
 
     @staticmethod
@@ -338,7 +460,7 @@ class _OrdersBase:
         end: datetime | date,
         where: Expr | None,
         query: OrderQuery,
-        page_size: int,
+        page_size: PageSize,
         paging: Paging | None,
     ) -> _Plan:
         low, high = _as_utc(start, "start"), _as_utc(end, "end")
@@ -354,7 +476,7 @@ class _OrdersBase:
         lookback: timedelta,
         where: Expr | None,
         query: OrderQuery,
-        page_size: int,
+        page_size: PageSize,
         paging: Paging | None,
     ) -> _Plan:
         if isinstance(since, int) and not isinstance(since, bool):
@@ -379,7 +501,7 @@ class _OrdersBase:
         lookback: int,
         where: Expr | None,
         query: OrderQuery,
-        page_size: int,
+        page_size: PageSize,
         paging: Paging | None,
         skip_ids: Collection[int],
     ) -> _Plan:
@@ -432,7 +554,7 @@ class Orders(_OrdersBase, OrderWrites):
         *,
         where: Expr | None = None,
         sort: str | SortKey | None = None,
-        page_size: int = 100,
+        page_size: PageSize = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
@@ -447,7 +569,7 @@ class Orders(_OrdersBase, OrderWrites):
         end: datetime | date,
         *,
         where: Expr | None = None,
-        page_size: int = 100,
+        page_size: PageSize = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
@@ -463,7 +585,7 @@ class Orders(_OrdersBase, OrderWrites):
         *,
         lookback: timedelta = timedelta(0),
         where: Expr | None = None,
-        page_size: int = 100,
+        page_size: PageSize = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
@@ -483,7 +605,7 @@ class Orders(_OrdersBase, OrderWrites):
         *,
         lookback: int = 30,
         where: Expr | None = None,
-        page_size: int = 100,
+        page_size: PageSize = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
@@ -537,7 +659,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
         *,
         where: Expr | None = None,
         sort: str | SortKey | None = None,
-        page_size: int = 100,
+        page_size: PageSize = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
@@ -552,7 +674,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
         end: datetime | date,
         *,
         where: Expr | None = None,
-        page_size: int = 100,
+        page_size: PageSize = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
@@ -568,7 +690,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
         *,
         lookback: timedelta = timedelta(0),
         where: Expr | None = None,
-        page_size: int = 100,
+        page_size: PageSize = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
@@ -584,7 +706,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
         *,
         lookback: int = 30,
         where: Expr | None = None,
-        page_size: int = 100,
+        page_size: PageSize = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,

@@ -27,16 +27,20 @@ import attrs
 
 from ._exceptions import FilterError
 from ._page import Page
+from ._page_size import AdaptivePageSize, PageFailure, PageSizer
 from ._query import OrderQuery
 from .filters import Expr, F
 from .models import Order
 
 __all__ = [
+    "AdaptivePageSize",
     "FastPaging",
     "KeysetPaging",
     "OffsetPaging",
     "Page",
+    "PageFailure",
     "PageRequest",
+    "PageSizer",
     "Paging",
     "Walk",
 ]
@@ -83,7 +87,12 @@ class PageRequest:
 
 
 class Walk(Protocol):
-    """The state of one pagination run."""
+    """The state of one pagination run.
+
+    Under an adaptive page size the iterator may change the ``count`` of a request that emits rows before
+    sending it; ``advance`` receives the request as sent, so a walk decides from ``request.count``, never
+    from the size it was planned with.
+    """
 
     def start(self) -> list[PageRequest]:
         """The first requests."""
@@ -271,6 +280,7 @@ class _FastWalk:
         self._size = page_size
         self._lanes = lanes
         self._first: Page[Order] | None = None
+        self._first_count = page_size
         self._max_id: int | None = None
         self._probed = False
 
@@ -287,7 +297,7 @@ class _FastWalk:
     def _split(self) -> list[PageRequest]:
         first, max_id = self._first, self._max_id
         assert first is not None
-        if len(first.items) < self._size or len(first.items) >= first.total_count:
+        if len(first.items) < self._first_count or len(first.items) >= first.total_count:
             return []
         last_id = first.items[-1].id
         if max_id is None or max_id <= last_id:
@@ -298,7 +308,7 @@ class _FastWalk:
 
     def advance(self, request: PageRequest, page: Page[Order]) -> list[PageRequest]:
         if request.key == _FIRST:
-            self._first = page
+            self._first, self._first_count = page, request.count
         elif request.key == _PROBE:
             self._probed = True
             self._max_id = page.items[0].id if page.items else None

@@ -58,6 +58,7 @@ from ._lost_pages import (
     since_text,
 )
 from ._page import Page
+from ._page_size import DEFAULT_ADAPTIVE, MIVA_DEFAULT_BUDGET, AdaptivePageSize, PageSizer
 from ._query import OrderQuery, check_page_size
 from .filters import Expr, F, SortKey
 from .models import Order
@@ -65,7 +66,7 @@ from .models import Order
 if TYPE_CHECKING:
     import httpx
 
-    from ._client import AsyncClient, Client
+    from ._client import AsyncClient, Client, ClientConfig
 
 __all__ = [
     "AckResult",
@@ -87,6 +88,8 @@ ACKNOWLEDGE = "OrderList_Acknowledge"
 #: At most this many ids go into one ``OrderList_Acknowledge`` (the store stops after 60 s anyway).
 ACK_BATCH = 100
 _UNKNOWN_ORDER = "MER-UTIL-ORWF-00180"
+#: The page size policy of no-acknowledgement drains: start at 100 and never grow, only shrink.
+SHRINK_ONLY = AdaptivePageSize(grow=False)
 # Rounds in a row that acknowledge nothing new before drain gives up (constant churn, a stuck queue).
 _MAX_IDLE_ROUNDS = 3
 # Loads in a row whose answers were lost (each one recovered) before drain gives up and raises.
@@ -306,15 +309,25 @@ class _Drain:
         query: OrderQuery,
         *,
         acknowledge: bool,
-        page_size: int,
+        page_size: int | AdaptivePageSize | None,
         guard_updates: bool,
         max_pages: int | None,
         moved_to: str | None = None,
+        time_limits: tuple[float | None, ...] = (),
     ) -> None:
         self.queue = _check_queue_code(queue_code)
         self.query = query
         self.acknowledge = acknowledge
-        self.page_size = check_page_size(page_size, name="page_size")
+        self.sizer: PageSizer | None = None
+        if page_size is None:
+            # A load without acknowledgement moves its orders out: a lost answer loses the whole page,
+            # and it is never retried. So its pages never grow past the polite start; they only shrink.
+            page_size = DEFAULT_ADAPTIVE if acknowledge else SHRINK_ONLY
+        if isinstance(page_size, AdaptivePageSize):
+            self.sizer = page_size.sizer(*time_limits)
+            self.page_size = self.sizer.size
+        else:
+            self.page_size = check_page_size(page_size, name="page_size")
         self.guard_updates = guard_updates
         if max_pages is not None and (not isinstance(max_pages, int) or max_pages < 1):
             raise ArgumentError(f"max_pages must be a whole number >= 1, not {max_pages!r}")
@@ -359,7 +372,14 @@ class _Drain:
             where = parked if where is None else where & parked
         query = self.query.evolve(where=where)
         # Always offset 0: acknowledged (or moved) orders have left, so the next ones are at the front.
+        if self.sizer is not None:
+            self.page_size = self.sizer.size
         return _load_call(self.queue, query, self.page_size, 0, acknowledge=self.acknowledge)
+
+    def load_took(self, elapsed: float) -> None:
+        """A load of ``page_size`` orders was answered after ``elapsed`` seconds (for the size policy)."""
+        if self.sizer is not None:
+            self.sizer.answered(self.page_size, elapsed)
 
     def loaded(self, page: Page[Order], server_time: float) -> bool:
         """Take a loaded page; ``False`` when the drain is over (nothing to hand out)."""
@@ -762,7 +782,9 @@ def _drain_steps(state: _Drain, store_time: StoreTime) -> _Steps[DrainReport]:
     while (call := state.load_call()) is not None:
         since = store_time.before_load()
         try:
+            sent = store_time.clock()
             envelope, response = yield _Send(call)
+            state.load_took(store_time.clock() - sent)
             page = _decode(envelope, call.label)
         except MivaError as exc:
             if state.acknowledge:
@@ -822,13 +844,14 @@ class _QueuesBase:
         queue_code: str,
         *,
         acknowledge: bool,
-        page_size: int,
+        page_size: int | AdaptivePageSize | None,
         where: Expr | None,
         columns: Iterable[str] | None,
         passphrase: str | None,
         guard_updates: bool,
         max_pages: int | None,
         moved_to: str | None,
+        config: ClientConfig,
     ) -> _Drain:
         query = OrderQuery.build(where=where, sort="id", columns=columns, passphrase=passphrase)
         return _Drain(
@@ -839,6 +862,7 @@ class _QueuesBase:
             guard_updates=guard_updates,
             max_pages=max_pages,
             moved_to=moved_to,
+            time_limits=(config.timeout.read, float(config.api_timeout or MIVA_DEFAULT_BUDGET)),
         )
 
     @staticmethod
@@ -968,7 +992,7 @@ class Queues(_QueuesBase):
         handler: Handler,
         *,
         acknowledge: bool = True,
-        page_size: int = 100,
+        page_size: int | AdaptivePageSize | None = None,
         where: Expr | None = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
@@ -999,6 +1023,7 @@ class Queues(_QueuesBase):
             guard_updates=guard_updates,
             max_pages=max_pages,
             moved_to=moved_to,
+            config=self._client._config,
         )
         return self._drive(_drain_steps(state, self._store_time), handler)
 
@@ -1083,7 +1108,7 @@ class AsyncQueues(_QueuesBase):
         handler: AsyncHandler,
         *,
         acknowledge: bool = True,
-        page_size: int = 100,
+        page_size: int | AdaptivePageSize | None = None,
         where: Expr | None = None,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
@@ -1102,5 +1127,6 @@ class AsyncQueues(_QueuesBase):
             guard_updates=guard_updates,
             max_pages=max_pages,
             moved_to=moved_to,
+            config=self._client._config,
         )
         return await self._drive(_drain_steps(state, self._store_time), handler)

@@ -187,7 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _no_ack_options(sync, "--strategy queue: ")
     sync.add_argument("--name", default="orders", help="checkpoint name (default %(default)s)")
-    sync.add_argument("--batch-size", type=_positive, help="orders per batch and page (default 100)")
+    sync.add_argument(
+        "--batch-size",
+        type=_positive,
+        help="orders per batch and page (default: batches of 100, adaptive pages)",
+    )
     sync.add_argument(
         "--since",
         metavar="ISO",
@@ -219,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLS",
         help="CSV only: comma-separated columns, e.g. id,orderdate,total (default: every standard column)",
     )
-    pull.add_argument("--page-size", type=_positive, default=100, help="orders per request")
+    pull.add_argument(
+        "--page-size", type=_positive, help="orders per request (default: adaptive, 100 to 1000)"
+    )
 
     queue = command("queue", "order workflow queues: list, load, ack, drain")
     queue_commands = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
@@ -240,7 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--output", "-o", metavar="FILE", help="append orders to this .jsonl file")
     target.add_argument("--db", metavar="FILE", help="upsert orders into this SQLite file")
     _no_ack_options(drain, "")
-    drain.add_argument("--page-size", type=_positive, default=100, help="orders per load")
     recover = command(
         "recover",
         "print the orders a no-acknowledgement load moved out while its answer was lost (JSON Lines)",
@@ -254,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CODE",
         default="successfully_retrieved_orders",
         help="the queue the store's workflow moved the orders to (default %(default)s)",
+    )
+    drain.add_argument(
+        "--page-size",
+        type=_positive,
+        help="default: adaptive; with --no-ack 100, shrinking when loads are slow",
     )
 
     add_writeback_commands(command)

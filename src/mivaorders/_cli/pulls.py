@@ -56,7 +56,7 @@ def parse_moment(text: str, option: str) -> datetime:
 
 
 def _strategy(args: argparse.Namespace) -> Strategy | ByQueue:
-    page_size = args.batch_size or 100
+    page_size = args.batch_size  # None: the strategies' pulls size their pages adaptively
     since = parse_moment(args.since, "--since") if args.since else None
     if args.strategy != "queue" and (args.queue or args.no_ack):
         raise CliError("--queue and --no-ack go with --strategy queue")
@@ -281,7 +281,7 @@ def run_pull(args: argparse.Namespace, console: Console, client: Client) -> int:
             for order in pull:
                 count += 1
                 batch.append(order)
-                if len(batch) >= args.page_size:
+                if len(batch) >= (args.page_size or 100):
                     _write(stream, csv_out, batch)
                     batch = []
                 bar.update(count, pull.total_count)
