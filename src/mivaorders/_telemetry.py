@@ -26,6 +26,7 @@ import attrs
 import httpx
 
 from ._exceptions import ConfigurationError
+from ._page import Page
 from ._version import __version__
 
 try:  # the optional extra: looked for once, at import
@@ -169,6 +170,8 @@ def _request_id(response: httpx.Response | None) -> str | None:
 def _page_rows(envelope: object) -> int:
     if isinstance(envelope, Mapping):
         data = envelope.get("data")
+        if isinstance(data, Page):  # decoded in one pass by the typed decoder
+            return len(data.items)
         if isinstance(data, Mapping) and isinstance(data.get("data"), list):
             return len(data["data"])
     return 0

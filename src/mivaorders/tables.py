@@ -30,7 +30,7 @@ import attrs
 
 from ._exceptions import ArgumentError
 from ._flatten import FlatValue, _option_text
-from .models import Order, OrderItem
+from .models import Order, OrderItem, _JsonDateTime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,7 +67,8 @@ class _Column:
 
 
 def _base_type(tp: object) -> object:
-    args = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+    # A timestamp's runtime annotation also names the wire form the decoder accepts ({"time_t": ...}).
+    args = [arg for arg in typing.get_args(tp) if arg is not type(None) and arg is not _JsonDateTime]
     if typing.get_origin(tp) is not None and len(args) == 1:
         return args[0]
     return tp
