@@ -1,18 +1,24 @@
 """The ``mivaorders`` command: ``demo``, ``sync``, ``pull``, ``queue``, ``webhook parse``, ``simulate``.
 
 ``main(argv)`` returns the exit code (0 ok, 1 Miva/API/network error, 2 usage or configuration error,
-3 authentication error, 4 partial result, 130 interrupted); the console script exits with it. Errors are
-one line on stderr; ``--verbose`` adds debug logging and the traceback. Secrets never reach the output.
+3 authentication error, 4 partial result, 130 interrupted, 143 terminated); the console script exits with
+it. Errors are one line on stderr; ``--verbose`` adds debug logging and the traceback. Secrets never reach
+the output. SIGTERM stops a command the way Ctrl-C does; a second signal while it stops is ignored, so the
+cleanup (closing the database, the resume note) always finishes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sqlite3
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import BinaryIO, TextIO
 
 from ._cli.config import StoreSettings, resolve_settings
@@ -20,6 +26,7 @@ from ._cli.console import (
     EXIT_API,
     EXIT_AUTH,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     CliError,
     Console,
@@ -37,6 +44,38 @@ _INTERRUPTED = {
     "sync": _RESUMABLE,
     "queue": "interrupted; orders not yet acknowledged stay in the queue and come again on the next drain",
 }
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same cleanup runs (and the exit code says which)."""
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """While a command runs, SIGTERM acts like SIGINT, and only the first of them interrupts.
+
+    The first signal raises (``KeyboardInterrupt`` or :class:`_Terminated`) where the command is; the
+    ones after it are ignored, so that closing the database and printing the resume note are not cut short
+    by an impatient second Ctrl-C (which used to end the process with a traceback).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    stopping = False
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _Redact(logging.Filter):
@@ -137,11 +176,16 @@ def main(
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
     try:
-        return _run(args, console, secrets, stdin)
-    except KeyboardInterrupt:
-        message = _INTERRUPTED.get(args.command, "interrupted")
-        err.write(f"\nmivaorders: {message}\n")
-        return EXIT_INTERRUPTED
+        with _stop_signals():
+            try:
+                return _run(args, console, secrets, stdin)
+            except KeyboardInterrupt as exc:
+                message = _INTERRUPTED.get(args.command, "interrupted")
+                if isinstance(exc, _Terminated):
+                    message = message.replace("interrupted", "terminated (SIGTERM)", 1)
+                err.write(f"\nmivaorders: {message}\n")
+                err.flush()
+                return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0  # the reader (e.g. `head`) went away: nothing left to say
     except (CliError, MivaError, OSError, sqlite3.Error) as exc:

@@ -32,6 +32,7 @@ from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
 from ._exceptions import APIError, ArgumentError, ItemError, ResponseDecodeError
 from ._page import Page
 from ._query import OrderQuery, check_page_size
+from ._validate import MAX_ID, boolean, callable_, shown, whole_number
 from .filters import Expr, F, SortKey
 from .models import Order
 
@@ -121,18 +122,24 @@ class DrainReport:
 
 def _check_queue_code(code: object) -> str:
     if not isinstance(code, str) or not code.strip():
-        raise ArgumentError("queue_code must be the store's queue code, e.g. 'new_and_updated'")
+        raise ArgumentError(
+            f"queue_code must be the store's queue code, e.g. 'new_and_updated', not {shown(code)}"
+        )
     return code.strip()
 
 
+def _check_handler(handler: object) -> None:
+    # Checked before the first load: a no-acknowledgement load moves orders out of the queue.
+    callable_(handler, "handler")
+
+
 def _check_ids(order_ids: Iterable[int]) -> list[int]:
-    if isinstance(order_ids, (str, bytes)):
-        raise ArgumentError("order_ids must be a list of order ids, not a string")
+    if isinstance(order_ids, (str, bytes, Mapping)) or not isinstance(order_ids, Iterable):
+        raise ArgumentError(f"order_ids must be a list of order ids, not {shown(order_ids)}")
     ids: list[int] = []
     seen: set[int] = set()
     for value in order_ids:
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ArgumentError(f"order ids must be whole numbers > 0, not {value!r}")
+        whole_number(value, "each order id", minimum=1, maximum=MAX_ID)
         if value not in seen:  # a repeat would run the workflows (and add a note) twice
             seen.add(value)
             ids.append(value)
@@ -142,6 +149,7 @@ def _check_ids(order_ids: Iterable[int]) -> list[int]:
 
 
 def _load_call(queue_code: str, query: OrderQuery, count: int, offset: int, *, acknowledge: bool) -> Call:
+    boolean(acknowledge, "acknowledge")
     params = {"Queue_Code": queue_code, **query.params(count=count, offset=offset)}
     safety = Safety.IDEMPOTENT if acknowledge else Safety.UNSAFE
     return Call("Module", params, WORKFLOW_MODULE, LOAD, safety)
@@ -257,12 +265,10 @@ class _Drain:
     ) -> None:
         self.queue = _check_queue_code(queue_code)
         self.query = query
-        self.acknowledge = acknowledge
+        self.acknowledge = boolean(acknowledge, "acknowledge")
         self.page_size = check_page_size(page_size, name="page_size")
-        self.guard_updates = guard_updates
-        if max_pages is not None and (not isinstance(max_pages, int) or max_pages < 1):
-            raise ArgumentError(f"max_pages must be a whole number >= 1, not {max_pages!r}")
-        self.max_pages = max_pages
+        self.guard_updates = boolean(guard_updates, "guard_updates")
+        self.max_pages = None if max_pages is None else whole_number(max_pages, "max_pages", minimum=1)
         self.started = time.monotonic()
         self.delivered_ids: dict[int, int] = {}
         self.rejected: list[int] = []
@@ -347,9 +353,11 @@ class _Drain:
         if result is None:
             rejected: set[int] = set()
         else:
-            if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
-                raise ArgumentError("a drain handler returns None or the ids of the orders it rejects")
-            rejected = {int(i) for i in result}
+            if isinstance(result, (str, bytes, Mapping)) or not isinstance(result, Iterable):
+                raise ArgumentError(
+                    f"a drain handler returns None or the ids of the orders it rejects, not {shown(result)}"
+                )
+            rejected = {whole_number(i, "each id a drain handler rejects", minimum=1) for i in result}
         page_ids = {o.id for o in self.page}
         unknown = rejected - page_ids
         if unknown:
@@ -457,7 +465,11 @@ _Steps = Generator["_Send | _Handle", Any, T]
 
 
 def _ack_steps(order_ids: Iterable[int]) -> _Steps[AckResult]:
-    state = _Acknowledging(order_ids)
+    # The ids are checked now, when the call is made, not when the first step runs.
+    return _ack_run(_Acknowledging(order_ids))
+
+
+def _ack_run(state: _Acknowledging) -> _Steps[AckResult]:
     while (call := state.next_call()) is not None:
         envelope, _ = yield _Send(call)
         state.accept(envelope)
@@ -595,6 +607,7 @@ class Queues(_QueuesBase):
         reported and skipped, never acknowledged. If it raises, nothing of that page is acknowledged and the
         error propagates. With ``acknowledge=False`` the store's workflow moves orders out as they load.
         """
+        _check_handler(handler)
         state = self._drain(
             queue_code,
             acknowledge=acknowledge,
@@ -675,6 +688,7 @@ class AsyncQueues(_QueuesBase):
         max_pages: int | None = None,
     ) -> DrainReport:
         """Load, hand out, acknowledge, repeat; see :meth:`Queues.drain`. ``handler`` may be async."""
+        _check_handler(handler)
         state = self._drain(
             queue_code,
             acknowledge=acknowledge,

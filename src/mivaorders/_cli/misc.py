@@ -7,10 +7,11 @@ import sys
 from typing import BinaryIO
 
 from mivaorders.incremental import order_json
+from mivaorders.testing._http import check_loopback
 from mivaorders.testing._simulate import run_simulator
 from mivaorders.webhooks import is_complete, parse_order
 
-from .console import CliError, Console, plural
+from .console import EXIT_API, CliError, Console, plural
 
 __all__ = ["run_simulate", "run_webhook"]
 
@@ -23,7 +24,7 @@ def _read_body(path: str, stdin: BinaryIO | None) -> bytes:
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}", EXIT_API) from None
 
 
 def run_webhook(args: argparse.Namespace, console: Console, stdin: BinaryIO | None = None) -> int:
@@ -52,6 +53,10 @@ def run_webhook(args: argparse.Namespace, console: Console, stdin: BinaryIO | No
 
 
 def run_simulate(args: argparse.Namespace, console: Console) -> int:
+    try:
+        check_loopback(args.host)
+    except ValueError as exc:
+        raise CliError(f"--host: {exc} (it serves throwaway credentials; use 127.0.0.1 or ::1)") from None
     console.note(
         f"serving a simulated Miva store ({plural(args.orders, 'order')}, seed {args.seed}) on "
         f"{args.host}:{args.port}; Ctrl-C stops it. The JSON line below holds its endpoint and throwaway "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 from mivaorders._version import __version__
 
@@ -10,7 +12,7 @@ __all__ = ["build_parser"]
 
 _EPILOG = """\
 exit codes: 0 ok, 1 Miva/API/network error, 2 usage or configuration error, 3 authentication error,
-4 partial result, 130 interrupted (Ctrl-C).
+4 partial result, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 store settings come from flags, then MIVA_ENDPOINT / MIVA_STORE_CODE / MIVA_API_TOKEN / MIVA_SIGNING_KEY,
 then the [store] table of a TOML config file (--config, $MIVA_CONFIG or ./mivaorders.toml).
 Prefer the environment or the config file for the token and signing key: flags show in the process list
@@ -65,8 +67,38 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="HMAC digest (default sha256) [MIVA_SIGNING_DIGEST]",
     )
     store.add_argument(
-        "--timeout", type=float, metavar="SECONDS", default=default(None), help="HTTP timeout [MIVA_TIMEOUT]"
+        "--timeout",
+        type=_finite(0, inclusive=False),
+        metavar="SECONDS",
+        default=default(None),
+        help="HTTP timeout [MIVA_TIMEOUT]",
     )
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535 (0 picks a free one), not {value}")
+    return value
+
+
+def _finite(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
+    """A finite number ``> minimum`` (``>=`` when inclusive): ``inf`` and ``nan`` are refused."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            relation = ">=" if inclusive else ">"
+            raise argparse.ArgumentTypeError(f"must be a finite number {relation} {minimum:g}, not {text}")
+        return value
+
+    return parse
 
 
 def _positive(text: str) -> int:
@@ -161,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("file", metavar="FILE", help="the body, or - for stdin")
 
     simulate = command("simulate", "serve a simulated Miva store on a loopback port until Ctrl-C")
-    simulate.add_argument("--port", type=int, default=8765)
+    simulate.add_argument(
+        "--port", type=_port, default=8765, help="0 picks a free port (default %(default)s)"
+    )
     simulate.add_argument("--orders", type=_positive, default=5000)
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--latency-ms", type=float, default=50.0)
+    simulate.add_argument("--latency-ms", type=_finite(0, inclusive=True), default=50.0)
     simulate.add_argument("--host", default="127.0.0.1", help="a loopback address")
     return parser

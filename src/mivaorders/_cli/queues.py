@@ -9,7 +9,7 @@ from mivaorders.incremental import JsonLinesSink, SQLiteSink, order_json
 from mivaorders.models import Order
 from mivaorders.queues import DrainReport, DrainStop
 
-from .console import EXIT_PARTIAL, Console, plural
+from .console import EXIT_API, EXIT_PARTIAL, CliError, Console, plural
 
 __all__ = ["run_queue"]
 
@@ -73,6 +73,13 @@ def _ack(args: argparse.Namespace, console: Console, client: Client) -> int:
 
 
 def _drain(args: argparse.Namespace, console: Console, client: Client) -> int:
+    if args.output:
+        # Checked before the first load: a load without acknowledgement moves orders out of the queue,
+        # and a file that cannot be written would lose them.
+        try:
+            open(args.output, "ab").close()
+        except OSError as exc:
+            raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_API) from None
     sink: SQLiteSink | JsonLinesSink = SQLiteSink(args.db) if args.db else JsonLinesSink(args.output)
     acknowledge = not args.no_ack
     bar = console.progress("draining")
