@@ -34,6 +34,8 @@ from mivaorders.incremental import (
     ByLastUpdate,
     ByOrderNumber,
     ByQueue,
+    CallbackSink,
+    JsonFileCheckpoints,
     JsonLinesSink,
     MemoryCheckpoints,
     OrderSync,
@@ -265,6 +267,11 @@ BAD_CONSTRUCTIONS: list[tuple[Callable[[], Any], type[MivaError], str]] = [
     (lambda: RetryPolicy(jitter=None), ConfigurationError, "jitter"),  # type: ignore[arg-type]
     (lambda: RetryPolicy(max_clock_skew_retries=-1), ConfigurationError, "max_clock_skew_retries"),
     (lambda: mo.flatten_orders([1]), ArgumentError, "Order"),  # type: ignore[list-item]
+    (lambda: SQLiteSink(5), ArgumentError, "path"),  # type: ignore[arg-type]
+    (lambda: SQLiteSink(":memory:", synchronous="OFF"), ArgumentError, "synchronous"),
+    (lambda: JsonLinesSink(None), ArgumentError, "path"),  # type: ignore[arg-type]
+    (lambda: JsonFileCheckpoints(b"x.json"), ArgumentError, "path"),  # type: ignore[arg-type]
+    (lambda: CallbackSink("print"), ArgumentError, "callback"),  # type: ignore[arg-type]
     (lambda: mo.flatten_orders(5), ArgumentError, "iterable"),  # type: ignore[arg-type]
     (lambda: mo.flatten_items(["x"]), ArgumentError, "Order"),  # type: ignore[list-item]
 ]
@@ -367,6 +374,9 @@ BAD_CALLS: list[tuple[Callable[[Any], Any], str]] = [
     (lambda c: c.call(None), "function"),
     (lambda c: c.call("OrderList_Load_Query", {"Store_Code": "x"}), "set by the client"),
     (lambda c: c.call("OrderList_Load_Query", idempotent="yes"), "idempotent"),
+    (lambda c: c.call("OrderList_Load_Query", {"Count": object()}), "JSON"),
+    (lambda c: c.call("OrderList_Load_Query", {"Count": math.nan}), "JSON"),
+    (lambda c: c.multicall([{"Function": "X", "Count": object()}]), "JSON"),
     (lambda c: c.call_module("", "x"), "module_code"),
     (lambda c: c.call_module("orderworkflow", None), "module_function"),
     (lambda c: c.multicall([]), "at least one"),
@@ -550,6 +560,14 @@ def test_the_call_repr_hides_the_passphrase() -> None:
     assert "Count" in repr(call)
     multi = Multicall.of([{"Function": "OrderList_Load_Query", "passphrase": "hunter2-secret"}])
     assert "hunter2-secret" not in repr(multi)
+
+
+def test_client_headers_stay_out_of_reprs() -> None:
+    client = Client(
+        ENDPOINT, store_code="S", auth=TokenAuth("t"), headers={"Proxy-Authorization": "Basic c2VjcmV0"}
+    )
+    assert "c2VjcmV0" not in repr(client)
+    assert "c2VjcmV0" not in repr(client._config)
 
 
 def test_half_built_objects_have_safe_reprs() -> None:

@@ -140,6 +140,14 @@ def _check_api_timeout(api_timeout: object) -> int | None:
     return whole_number(api_timeout, "api_timeout", minimum=1, error=ConfigurationError)
 
 
+def _check_json(value: object, name: str) -> None:
+    """Refuse what cannot be sent as JSON (an object, a float nan, a non-finite Decimal) before sending."""
+    try:
+        _json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"{name} cannot be sent as JSON: {exc}") from None
+
+
 def _check_headers(headers: object) -> dict[str, str]:
     if headers is None:
         return {}
@@ -163,7 +171,7 @@ class ClientConfig:
     timeout: httpx.Timeout
     retry: RetryPolicy
     api_timeout: int | None
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(repr=False)  # a proxy's credentials may be among them
     clock: Callable[[], float] = attrs.field(repr=False)
     max_continuations: int
     allow_insecure_http: bool = False
@@ -428,6 +436,7 @@ class _BaseClient(Generic[_HttpT]):
         if idempotent is not None:
             boolean(idempotent, "idempotent")
         checked = check_params(params)
+        _check_json(checked, "params")
         if idempotent is None:
             safety = classify(function, module, module_function)
         else:

@@ -177,6 +177,10 @@ class Multicall:
                 raise ArgumentError(f"operation {index} needs a 'Function' string")
             if not all(isinstance(key, str) for key in op):
                 raise ArgumentError(f"operation {index}: parameter names must be strings")
+            try:
+                _json.dumps(op)
+            except (TypeError, ValueError) as exc:
+                raise ArgumentError(f"operation {index} cannot be sent as JSON: {exc}") from None
             iterations = op.get("Iterations")
             if iterations is not None and not (
                 isinstance(iterations, list) and all(isinstance(it, Mapping) for it in iterations)
