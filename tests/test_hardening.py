@@ -743,3 +743,15 @@ def test_sigterm_stops_a_sync_like_ctrl_c(tmp_path: Path) -> None:
         again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert again.returncode == 0, again.stderr
     assert _synced(db) == 300
+
+
+@pytest.mark.parametrize("argv", [["--port", "99999"], ["--port", "-1"], ["--host", "0.0.0.0"]])  # noqa: S104
+def test_the_simulator_module_refuses_bad_options(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mivaorders.testing.__main__ import main as simulator_main
+
+    with pytest.raises(SystemExit) as info:
+        simulator_main(argv)
+    assert info.value.code == 2
+    assert "--" in capsys.readouterr().err
