@@ -755,3 +755,23 @@ def test_the_simulator_module_refuses_bad_options(
         simulator_main(argv)
     assert info.value.code == 2
     assert "--" in capsys.readouterr().err
+
+
+class _NumpyLikeInt:
+    """An integer type that is not an ``int`` subclass (numpy's are like this)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+def test_integer_types_other_than_int_are_taken_floats_are_not() -> None:
+    store = FakeStore(orders=10, seed=2)
+    with store.client() as client:
+        first = next(iter(client.orders.iter(page_size=_NumpyLikeInt(3))))  # type: ignore[arg-type]
+        result = client.queues.acknowledge([_NumpyLikeInt(first.id)])  # type: ignore[list-item]
+        assert result.sent == 1
+        with pytest.raises(ArgumentError, match="page_size"):
+            client.orders.iter(page_size=3.0)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ check returns the (normalised) value and raises ``error`` -- :class:`ArgumentErr
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Collection, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import TypeVar
@@ -56,7 +57,8 @@ def whole_number(
     maximum: int | None = None,
     error: ErrorType = ArgumentError,
 ) -> int:
-    """An ``int`` (never a ``bool``) within ``[minimum, maximum]``."""
+    """An ``int`` (never a ``bool``) within ``[minimum, maximum]``; integer types such as numpy's are taken
+    through ``__index__``, floats and strings are not."""
     if minimum is not None and maximum is not None:
         allowed = f"a whole number from {minimum} to {maximum}"
     elif minimum is not None:
@@ -65,8 +67,13 @@ def whole_number(
         allowed = f"a whole number <= {maximum}"
     else:
         allowed = "a whole number"
-    if not isinstance(value, int) or isinstance(value, bool):
+    if isinstance(value, bool):
         raise _fail(error, name, allowed, value)
+    if not isinstance(value, int):
+        try:
+            value = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            raise _fail(error, name, allowed, value) from None
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise _fail(error, name, allowed, value)
     return value
@@ -157,6 +164,6 @@ def id_collection(value: object, name: str, *, error: ErrorType = ArgumentError)
     """A collection of order ids (whole numbers >= 1); a string is refused, not read as characters."""
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Collection):
         raise _fail(error, name, "a collection of order ids (e.g. a set of ints)", value)
-    for item in value:
-        whole_number(item, f"each id in {name}", minimum=1, maximum=MAX_ID, error=error)
-    return frozenset(value)
+    return frozenset(
+        whole_number(item, f"each id in {name}", minimum=1, maximum=MAX_ID, error=error) for item in value
+    )

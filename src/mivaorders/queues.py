@@ -138,8 +138,8 @@ def _check_ids(order_ids: Iterable[int]) -> list[int]:
         raise ArgumentError(f"order_ids must be a list of order ids, not {shown(order_ids)}")
     ids: list[int] = []
     seen: set[int] = set()
-    for value in order_ids:
-        whole_number(value, "each order id", minimum=1, maximum=MAX_ID)
+    for raw in order_ids:
+        value = whole_number(raw, "each order id", minimum=1, maximum=MAX_ID)
         if value not in seen:  # a repeat would run the workflows (and add a note) twice
             seen.add(value)
             ids.append(value)
