@@ -775,3 +775,52 @@ def test_integer_types_other_than_int_are_taken_floats_are_not() -> None:
         assert result.sent == 1
         with pytest.raises(ArgumentError, match="page_size"):
             client.orders.iter(page_size=3.0)  # type: ignore[arg-type]
+
+
+_STOP_DURING_A_BATCH = """
+import json, os, signal, time
+from mivaorders import cli
+from mivaorders.incremental import CallbackSink, MemoryCheckpoints, OrderSync
+from mivaorders.testing import FakeStore
+
+store = FakeStore(orders=40, seed=1)
+stored = []
+checkpoints = MemoryCheckpoints()
+
+def slow_store(orders):
+    if not stored:
+        os.kill(os.getpid(), signal.SIG{name})  # arrives while the first batch is being stored
+    time.sleep(0.3)
+    stored.append(len(orders))
+
+def run(args, console, secrets, stdin):
+    with store.client() as client:
+        OrderSync(client, CallbackSink(slow_store), checkpoints=checkpoints, batch_size=10).run()
+    return 0
+
+cli._run = run
+code = cli.main(["sync", "--db", "unused.db"])
+saved = checkpoints.load_checkpoint("orders")
+print(json.dumps({"code": code, "stored": stored, "saved": saved is not None}), flush=True)
+"""
+
+
+@pytest.mark.parametrize(("name", "code"), [("TERM", 143), ("INT", 130)])
+def test_a_stop_signal_lets_the_batch_being_stored_finish(name: str, code: int) -> None:
+    """SIGTERM or Ctrl-C while a batch is being stored: that batch and its checkpoint are finished, then the
+    sync stops (without waiting for the batches after it) with the resume note."""
+    import json
+    import subprocess
+    import sys
+
+    script = _STOP_DURING_A_BATCH.replace("{name}", name)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["code"] == code
+    assert result["stored"] == [10]  # the batch in flight was stored whole, and no other batch after it
+    assert result["saved"]  # ... and its checkpoint saved
+    assert "resumes safely" in done.stderr
+    assert "Traceback" not in done.stderr
