@@ -335,6 +335,7 @@ def test_order_sync_checks_its_arguments(tmp_path: Path) -> None:
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": True}, "batch_size"),
         ({"strategy": "x"}, "strategy"),
+        ({"strategy": ByLastUpdate}, r"ByLastUpdate\(\)"),
         ({"name": ""}, "name"),
         ({"progress": "x"}, "progress"),
         ({"checkpoints": "x"}, "checkpoints"),

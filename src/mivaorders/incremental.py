@@ -119,6 +119,8 @@ def _id_lookback(value: object) -> int:
 def _check_strategy(strategy: object) -> Strategy | ByQueue:
     if isinstance(strategy, ByQueue):
         return strategy
+    if isinstance(strategy, type):
+        raise ArgumentError(f"strategy must be an instance, e.g. {strategy.__name__}(), not the class itself")
     needed = ("name", "page_size", "pull", "after_batch", "after_pull")
     if isinstance(strategy, (str, bytes)) or not all(hasattr(strategy, attr) for attr in needed):
         raise ArgumentError(
