@@ -381,7 +381,7 @@ def test_webhook_parse_rejects_garbage(capsys: pytest.CaptureFixture[str], tmp_p
         assert err.startswith("mivaorders: error: webhook body")
         assert err.count("\n") == 1
     code, _, err = run(capsys, "webhook", "parse", str(tmp_path / "missing.json"))
-    assert code == 2
+    assert code == 1  # a file error, as docs/cli.md says
     assert "cannot read" in err
 
 

@@ -154,7 +154,7 @@ def test_the_request_is_checked_and_built_as_documented() -> None:
     ("call", "needle"),
     [
         (lambda c: c.orders.list(count=0), "at least 1"),
-        (lambda c: c.orders.list(count=100_000), "at most"),
+        (lambda c: c.orders.list(count=100_000), "from 1 to 5000"),
         (lambda c: c.orders.list(sort="dt_update"), "dt_update"),
         (lambda c: c.orders.list(columns=["itemz"]), "itemz"),
         (lambda c: c.orders.list(where="id > 3"), "filter expression"),

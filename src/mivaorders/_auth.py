@@ -117,7 +117,10 @@ class HmacAuth(_HttpxAuth):
         return f"{self._scheme} {self._token}:{self.signature(body)}"
 
     def __repr__(self) -> str:
-        return f"HmacAuth(token=<redacted>, signing_key=<redacted>, digest={self._digest!r})"
+        # getattr: safe on a half-built object too (error reporters print the locals of failing frames)
+        return (
+            f"HmacAuth(token=<redacted>, signing_key=<redacted>, digest={getattr(self, '_digest', None)!r})"
+        )
 
 
 class SshAuth(_HttpxAuth):
@@ -184,4 +187,7 @@ class SshAuth(_HttpxAuth):
         return f"{self._scheme} {self._user}:{self.signature(body)}"
 
     def __repr__(self) -> str:
-        return f"SshAuth(username=<redacted>, private_key=<redacted>, digest={self._digest!r})"
+        # getattr: safe on a half-built object too (error reporters print the locals of failing frames)
+        return (
+            f"SshAuth(username=<redacted>, private_key=<redacted>, digest={getattr(self, '_digest', None)!r})"
+        )

@@ -30,12 +30,14 @@ from ._envelope import (
     OperationResult,
     Safety,
     check_envelope,
+    check_params,
     classify,
     decode_body,
     raise_for_status,
 )
-from ._exceptions import ConfigurationError, translate_httpx_error
+from ._exceptions import ArgumentError, ConfigurationError, translate_httpx_error
 from ._telemetry import AsyncEventHooks, CallScope, EventHooks, Telemetry
+from ._validate import boolean, callable_, instance_of, seconds, shown, whole_number
 from ._version import __version__
 from .orders import AsyncOrders, Orders
 from .queues import AsyncQueues, Queues
@@ -75,21 +77,38 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _without_credentials(url: str) -> str:
+    """``url`` with any ``user:password@`` cut out, for messages (a password must never be echoed)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "<credentials>@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
 def _check_endpoint(endpoint: object, allow_insecure_http: bool) -> str:
     if not isinstance(endpoint, str) or not endpoint.strip():
         raise ConfigurationError("endpoint must be the full URL of the store's json.mvc")
     endpoint = endpoint.strip()
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(endpoint)
+        hostname = parts.hostname
+    except ValueError:  # e.g. a malformed IPv6 literal or port
+        hostname = None
+        parts = urlsplit("")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ConfigurationError("endpoint must not embed credentials; pass auth= instead")
+    if parts.scheme not in ("https", "http") or not hostname:
         raise ConfigurationError(
-            f"endpoint {endpoint!r} is not an http(s) URL; expected e.g. https://example.com/mm5/json.mvc"
+            f"endpoint {_without_credentials(endpoint)!r} is not an http(s) URL; "
+            "expected e.g. https://example.com/mm5/json.mvc"
         )
     if parts.query or parts.fragment:
         # json.mvc clears the query string for API calls, and it is not covered by the signature.
         raise ConfigurationError("endpoint must not carry a query string or fragment")
-    if parts.username or parts.password:
-        raise ConfigurationError("endpoint must not embed credentials; pass auth= instead")
-    if parts.scheme == "http" and not (allow_insecure_http or _is_loopback(parts.hostname)):
+    if parts.scheme == "http" and not (allow_insecure_http or _is_loopback(hostname)):
         raise ConfigurationError(
             "endpoint uses plain http:// to a non-loopback host: the token would travel unencrypted. "
             "Use https://, or pass allow_insecure_http=True if you really mean it"
@@ -105,23 +124,50 @@ def _check_store_code(store_code: object) -> str:
     return store_code
 
 
+#: Longer timeouts are refused: sockets cannot wait longer (``inf`` overflows them), and no store answers.
+MAX_TIMEOUT = 24 * 3600.0
+
+
 def _check_timeout(timeout: object) -> httpx.Timeout:
     if isinstance(timeout, httpx.Timeout):
+        for phase, value in timeout.as_dict().items():
+            if value is not None:
+                seconds(value, f"timeout.{phase}", maximum=MAX_TIMEOUT, error=ConfigurationError)
         return timeout
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
-        return httpx.Timeout(float(timeout), connect=min(float(timeout), 10.0))
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        value = seconds(timeout, "timeout", maximum=MAX_TIMEOUT, error=ConfigurationError)
+        return httpx.Timeout(value, connect=min(value, 10.0))
     raise ConfigurationError(
-        f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}"
+        f"timeout must be a positive number of seconds or an httpx.Timeout, not {shown(timeout)}"
     )
 
 
 def _check_api_timeout(api_timeout: object) -> int | None:
     if api_timeout is None:
         return None
-    if isinstance(api_timeout, int) and not isinstance(api_timeout, bool) and api_timeout > 0:
-        return api_timeout
     # 0 or a negative value would make the store answer one operation per request.
-    raise ConfigurationError(f"api_timeout must be a positive whole number of seconds, not {api_timeout!r}")
+    return whole_number(api_timeout, "api_timeout", minimum=1, error=ConfigurationError)
+
+
+def _check_json(value: object, name: str) -> None:
+    """Refuse what cannot be sent as JSON (an object, a float nan, a non-finite Decimal) before sending."""
+    try:
+        _json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"{name} cannot be sent as JSON: {exc}") from None
+
+
+def _check_headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(f"headers must be a mapping of header names to values, not {shown(headers)}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError(f"headers must map str names to str values, not {shown(name)}: <value>")
+        if name.lower() in (AUTH_HEADER.lower(), "content-type", "range"):
+            raise ConfigurationError(f"header {name!r} is set by the client")
+    return dict(headers)
 
 
 @attrs.frozen
@@ -134,7 +180,7 @@ class ClientConfig:
     timeout: httpx.Timeout
     retry: RetryPolicy
     api_timeout: int | None
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(repr=False)  # a proxy's credentials may be among them
     clock: Callable[[], float] = attrs.field(repr=False)
     max_continuations: int
     allow_insecure_http: bool = False
@@ -147,34 +193,34 @@ class ClientConfig:
         store_code: object,
         auth: object,
         timeout: object,
-        retry: RetryPolicy | None,
+        retry: object,
         api_timeout: object,
-        headers: Mapping[str, str] | None,
-        allow_insecure_http: bool,
-        clock: Callable[[], float],
-        max_continuations: int,
+        headers: object,
+        allow_insecure_http: object,
+        clock: object,
+        max_continuations: object,
     ) -> ClientConfig:
         if not isinstance(auth, Auth):
             raise ConfigurationError(
-                "auth must be TokenAuth(token), HmacAuth(token, signing_key) or SshAuth(username, key)"
+                "auth must be TokenAuth(token), HmacAuth(token, signing_key) or SshAuth(username, key), "
+                f"not {type(auth).__name__}"
             )
-        extra = dict(headers or {})
-        for name in extra:
-            if name.lower() in (AUTH_HEADER.lower(), "content-type", "range"):
-                raise ConfigurationError(f"header {name!r} is set by the client")
-        if not isinstance(max_continuations, int) or max_continuations < 1:
-            raise ConfigurationError("max_continuations must be a whole number >= 1")
+        insecure = boolean(allow_insecure_http, "allow_insecure_http", error=ConfigurationError)
+        if retry is not None:
+            instance_of(retry, RetryPolicy, "retry", "a RetryPolicy or None", error=ConfigurationError)
         return cls(
-            endpoint=_check_endpoint(endpoint, allow_insecure_http),
+            endpoint=_check_endpoint(endpoint, insecure),
             store_code=_check_store_code(store_code),
             auth=auth,
             timeout=_check_timeout(timeout),
-            retry=NO_RETRY if retry is None else retry,
+            retry=NO_RETRY if retry is None else retry,  # type: ignore[arg-type]
             api_timeout=_check_api_timeout(api_timeout),
-            headers=extra,
-            clock=clock,
-            max_continuations=max_continuations,
-            allow_insecure_http=allow_insecure_http,
+            headers=_check_headers(headers),
+            clock=callable_(clock, "clock", error=ConfigurationError),  # type: ignore[arg-type]
+            max_continuations=whole_number(
+                max_continuations, "max_continuations", minimum=1, error=ConfigurationError
+            ),
+            allow_insecure_http=insecure,
         )
 
 
@@ -227,10 +273,13 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
             self._http = self._new_http_client()
             self._owns_http = True
         else:
-            self._http = http_client
+            self._http = self._check_http_client(http_client)
             self._owns_http = False
 
     def _new_http_client(self) -> _HttpT:
+        raise NotImplementedError
+
+    def _check_http_client(self, http_client: object) -> _HttpT:
         raise NotImplementedError
 
     # -- configuration -------------------------------------------------------------------------
@@ -327,7 +376,11 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
             self.__dict__.pop(name, None)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(endpoint={self.endpoint!r}, store_code={self.store_code!r})"
+        # Safe on a half-built client too (error reporters print the locals of failing frames).
+        config = self.__dict__.get("_config")
+        if not isinstance(config, ClientConfig):
+            return f"{type(self).__name__}(<not configured>)"
+        return f"{type(self).__name__}(endpoint={config.endpoint!r}, store_code={config.store_code!r})"
 
     # -- pure request/response steps -------------------------------------------------------------
 
@@ -399,12 +452,18 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
         idempotent: bool | None = None,
     ) -> Call:
         if not isinstance(function, str) or not function:
-            raise ValueError("function must be a non-empty string")
+            raise ArgumentError(
+                f"function must be a non-empty string such as 'OrderList_Load_Query', not {shown(function)}"
+            )
+        if idempotent is not None:
+            boolean(idempotent, "idempotent")
+        checked = check_params(params)
+        _check_json(checked, "params")
         if idempotent is None:
             safety = classify(function, module, module_function)
         else:
             safety = Safety.IDEMPOTENT if idempotent else Safety.UNSAFE
-        return Call(function, dict(params or {}), module, module_function, safety)
+        return Call(function, checked, module, module_function, safety)
 
     @staticmethod
     def _module_spec(
@@ -413,8 +472,9 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
         params: Mapping[str, Any] | None,
         idempotent: bool | None,
     ) -> Call:
-        if not module_code or not module_function:
-            raise ValueError("module_code and module_function must be non-empty strings")
+        for name, value in (("module_code", module_code), ("module_function", module_function)):
+            if not isinstance(value, str) or not value:
+                raise ArgumentError(f"{name} must be a non-empty string, not {shown(value)}")
         return _BaseClient._call_spec(
             "Module", params, module=module_code, module_function=module_function, idempotent=idempotent
         )
@@ -430,6 +490,10 @@ class Client(_BaseClient[httpx.Client, EventHooks]):
 
     def _new_http_client(self) -> httpx.Client:
         return httpx.Client(timeout=self._config.timeout, follow_redirects=False)
+
+    def _check_http_client(self, http_client: object) -> httpx.Client:
+        what = "an httpx.Client (an httpx.AsyncClient goes with AsyncClient)"
+        return instance_of(http_client, httpx.Client, "http_client", what, error=ConfigurationError)
 
     @functools.cached_property
     def orders(self) -> Orders:
@@ -565,6 +629,10 @@ class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
 
     def _new_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._config.timeout, follow_redirects=False)
+
+    def _check_http_client(self, http_client: object) -> httpx.AsyncClient:
+        what = "an httpx.AsyncClient (an httpx.Client goes with Client)"
+        return instance_of(http_client, httpx.AsyncClient, "http_client", what, error=ConfigurationError)
 
     @functools.cached_property
     def orders(self) -> AsyncOrders:

@@ -19,6 +19,7 @@ from . import _json
 from ._exceptions import (
     APIError,
     APIOfflineError,
+    ArgumentError,
     HTTPStatusError,
     ResponseDecodeError,
     api_error_from_envelope,
@@ -31,6 +32,7 @@ __all__ = [
     "OperationResult",
     "Safety",
     "check_envelope",
+    "check_params",
     "classify",
     "decode_body",
     "http_date",
@@ -86,6 +88,35 @@ def _has_key(params: Mapping[str, Any], name: str) -> bool:
     return any(isinstance(key, str) and key.lower() == lowered for key in params)
 
 
+#: Parameters whose values are secrets: shown as ``<redacted>`` in every repr.
+_SECRET_PARAMS = frozenset({"passphrase"})
+
+
+def _redacted(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: "<redacted>" if isinstance(key, str) and key.lower() in _SECRET_PARAMS else value
+        for key, value in params.items()
+    }
+
+
+def check_params(params: object) -> dict[str, Any]:
+    """A function's parameters: a mapping with string keys, none of them set by the client itself."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ArgumentError(
+            f"params must be a mapping of parameter names to values, not {type(params).__name__}"
+        )
+    for key in params:
+        if not isinstance(key, str) or not key:
+            raise ArgumentError(
+                f"parameter names must be non-empty strings, not {type(key).__name__} {key!r}"[:200]
+            )
+        if key.lower() in _ENVELOPE_KEYS:
+            raise ArgumentError(f"parameter {key!r} is set by the client; do not pass it")
+    return dict(params)
+
+
 @attrs.frozen
 class Call:
     """One function call: ``Store_Code``, ``Function`` (and module envelope) and its parameters."""
@@ -99,6 +130,12 @@ class Call:
     #: from it means "take the generic path" (parse, check the envelope, decode later).
     fast_decode: Callable[[bytes], Any] | None = attrs.field(default=None, eq=False, repr=False)
 
+    def __repr__(self) -> str:
+        return (
+            f"Call(function={self.function!r}, params={_redacted(self.params)!r}, module={self.module!r}, "
+            f"module_function={self.module_function!r}, safety={self.safety})"
+        )
+
     @property
     def label(self) -> str:
         return _label(self.function, self.module, self.module_function)
@@ -110,7 +147,7 @@ class Call:
             body["Module_Function"] = self.module_function
         for key, value in self.params.items():
             if key.lower() in _ENVELOPE_KEYS:
-                raise ValueError(f"parameter {key!r} is set by the client; do not pass it")
+                raise ArgumentError(f"parameter {key!r} is set by the client; do not pass it")
             body[key] = value
         body["Miva_Request_Timestamp"] = timestamp
         return body
@@ -130,17 +167,33 @@ class Multicall:
     #: Reads the whole answer (a list of envelopes) in one typed pass; ``None`` means the generic path.
     fast_decode: Callable[[bytes], list[Any] | None] | None = attrs.field(default=None, eq=False, repr=False)
 
+    def __repr__(self) -> str:
+        operations = [_redacted(op) for op in self.operations]
+        return f"Multicall(operations={operations!r}, safety={self.safety})"
+
     @classmethod
     def of(cls, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None) -> Multicall:
+        if isinstance(operations, (str, bytes, Mapping)) or not isinstance(operations, Sequence):
+            raise ArgumentError(f"operations must be a list of operations, not {type(operations).__name__}")
+        if idempotent is not None and not isinstance(idempotent, bool):
+            raise ArgumentError(f"idempotent must be True, False or None, not {idempotent!r}")
         ops = tuple(operations)
         if not ops:
-            raise ValueError("multicall needs at least one operation")
+            raise ArgumentError("multicall needs at least one operation")
         for index, op in enumerate(ops):
             if not isinstance(op, Mapping) or not isinstance(op.get("Function"), str):
-                raise ValueError(f"operation {index} needs a 'Function' string")
+                raise ArgumentError(f"operation {index} needs a 'Function' string")
+            if not all(isinstance(key, str) for key in op):
+                raise ArgumentError(f"operation {index}: parameter names must be strings")
+            try:
+                _json.dumps(op)
+            except (TypeError, ValueError) as exc:
+                raise ArgumentError(f"operation {index} cannot be sent as JSON: {exc}") from None
             iterations = op.get("Iterations")
-            if iterations is not None and not isinstance(iterations, list):
-                raise ValueError(f"operation {index}: 'Iterations' must be a list")
+            if iterations is not None and not (
+                isinstance(iterations, list) and all(isinstance(it, Mapping) for it in iterations)
+            ):
+                raise ArgumentError(f"operation {index}: 'Iterations' must be a list of parameter objects")
         if idempotent is None:
             unsafe = any(
                 classify(op["Function"], op.get("Module_Code"), op.get("Module_Function")) is Safety.UNSAFE

@@ -446,8 +446,27 @@ def api_error_from_envelope(envelope: Mapping[str, Any], *, function: str | None
     return cls(message, **kwargs)
 
 
+def _scrub_request(exc: httpx.HTTPError) -> None:
+    """Swap the request an httpx error keeps for a copy without the signed header and the body.
+
+    The error stays reachable as ``__cause__`` of ours, and the body may hold a passphrase.
+    """
+    try:
+        request = exc.request
+    except RuntimeError:  # no request attached
+        return
+    headers = {
+        name: "<redacted>" if "authorization" in name.lower() else value
+        for name, value in request.headers.items()
+        if name.lower() != "content-length"
+    }
+    exc.request = httpx.Request(request.method, request.url, headers=headers)
+
+
 def translate_httpx_error(exc: httpx.HTTPError, *, function: str | None) -> MivaError:
-    """Map an httpx exception into the tree. The message names the failure, never the request."""
+    """Map an httpx exception into the tree. The message names the failure, never the request;
+    the request the httpx error keeps loses its secrets."""
+    _scrub_request(exc)
     kind = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         # A connect or pool timeout proves the request never left; read/write timeouts do not.

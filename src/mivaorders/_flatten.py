@@ -8,7 +8,7 @@ included; custom fields become ``cf.<module>.<code>`` columns (arrays joined wit
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable, Sized
+from collections.abc import Iterable, Iterator, Sized
 from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum
@@ -16,6 +16,8 @@ from typing import TypeAlias
 
 import attrs
 
+from ._exceptions import ArgumentError
+from ._validate import shown
 from .models import Order, OrderItem
 
 __all__ = ["FlatValue", "flatten_items", "flatten_orders"]
@@ -47,11 +49,20 @@ def _count(value: Sized | None) -> int | None:
     return None if value is None else len(value)
 
 
+def _checked(orders: Iterable[Order], function: str) -> Iterator[Order]:
+    if isinstance(orders, (str, bytes, Order)) or not isinstance(orders, Iterable):
+        raise ArgumentError(f"{function}() takes an iterable of Order, not {shown(orders)}")
+    for order in orders:
+        if not isinstance(order, Order):
+            raise ArgumentError(f"{function}() takes Order objects, not {shown(order)}")
+        yield order
+
+
 def flatten_orders(orders: Iterable[Order]) -> list[dict[str, FlatValue]]:
     """One record per order: base and on-demand scalar columns, the customer's login, collection
     sizes (``None`` when not requested), payment totals, and custom fields."""
     records = []
-    for order in orders:
+    for order in _checked(orders, "flatten_orders"):
         record = _scalars(order)
         customer = order.customer
         record["customer_id"] = customer.id if customer is not None else None
@@ -83,7 +94,7 @@ def flatten_items(orders: Iterable[Order]) -> list[dict[str, FlatValue]]:
     its options as ``"attr=value; …"``, the line's discount total, and its shipment's tracking.
     """
     records = []
-    for order in orders:
+    for order in _checked(orders, "flatten_items"):
         if not order.items:
             continue
         for item in order.items:

@@ -12,6 +12,7 @@ import attrs
 
 from ._columns import PAYMENT_DATA, PAYMENTS
 from ._exceptions import FilterError
+from ._validate import whole_number
 from .filters import ALL_COLUMNS, Expr, SortKey, build_filter_list, check_columns, check_sort
 
 __all__ = ["DEFAULT_COLUMNS", "MAX_PAGE_SIZE", "OrderQuery", "check_page_size"]
@@ -26,19 +27,15 @@ MAX_PAGE_SIZE = 5000
 
 def check_page_size(value: object, *, name: str = "count") -> int:
     """A page size: a whole number from 1 to :data:`MAX_PAGE_SIZE` (``Count: 0`` would mean *everything*)."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise FilterError(f"{name} must be a whole number, not {value!r}")
-    if value < 1:
-        raise FilterError(f"{name} must be at least 1 (Miva reads 0 or less as 'every matching order')")
-    if value > MAX_PAGE_SIZE:
-        raise FilterError(f"{name} must be at most {MAX_PAGE_SIZE}, not {value}")
-    return value
+    if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        raise FilterError(
+            f"{name} must be at least 1, not {value} (Miva reads 0 or less as 'every matching order')"
+        )
+    return whole_number(value, name, minimum=1, maximum=MAX_PAGE_SIZE, error=FilterError)
 
 
 def _check_offset(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FilterError(f"offset must be a whole number >= 0, not {value!r}")
-    return value
+    return whole_number(value, "offset", minimum=0, error=FilterError)
 
 
 @attrs.frozen

@@ -23,6 +23,7 @@ import attrs
 from . import _json
 from ._converter import converter
 from ._exceptions import ArgumentError
+from ._validate import callable_, shown
 from .models import Order
 
 __all__ = [
@@ -37,6 +38,12 @@ __all__ = [
     "TransactionalSink",
     "order_json",
 ]
+
+
+def _path(path: object) -> Path:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ArgumentError(f"path must be a file path (str or pathlib.Path), not {shown(path)}")
+    return Path(path)
 
 
 @attrs.frozen
@@ -155,8 +162,8 @@ class SQLiteSink:
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL") -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
-            raise ArgumentError("synchronous must be FULL, NORMAL or EXTRA")
-        self.path = Path(path)
+            raise ArgumentError(f"synchronous must be FULL, NORMAL or EXTRA, not {shown(synchronous)}")
+        self.path = _path(path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -290,7 +297,7 @@ class JsonLinesSink:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = _path(path)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -308,7 +315,7 @@ class CallbackSink:
     """Hands each batch to ``callback``; it must have stored the batch durably when it returns."""
 
     def __init__(self, callback: Callable[[Sequence[Order]], None]) -> None:
-        self._callback = callback
+        self._callback = callable_(callback, "callback")
 
     def write(self, orders: Sequence[Order]) -> None:
         self._callback(orders)
@@ -334,7 +341,7 @@ class JsonFileCheckpoints:
     """Checkpoints in a JSON file, replaced atomically (write a temporary file, fsync, rename)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = _path(path)
         self._lock = threading.Lock()
 
     def _read(self) -> dict[str, Any]:

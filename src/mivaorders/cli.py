@@ -2,25 +2,31 @@
 ``simulate``.
 
 ``main(argv)`` returns the exit code (0 ok, 1 Miva/API/network error, 2 usage or configuration error,
-3 authentication error, 4 partial result, 130 interrupted); the console script exits with it. Errors are
-one line on stderr; ``--verbose`` adds debug logging and the traceback. Secrets never reach the output.
+3 authentication error, 4 partial result, 130 interrupted, 143 terminated); the console script exits with
+it. Errors are one line on stderr; ``--verbose`` adds debug logging and the traceback. Secrets never reach
+the output. SIGTERM stops a command the way Ctrl-C does, after the batch being stored; a second signal while
+it stops is ignored, so the cleanup (closing the database, the resume note) always finishes.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sqlite3
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
-from typing import BinaryIO, TextIO
+from collections.abc import Callable, Sequence
+from types import CodeType, FrameType
+from typing import Any, BinaryIO, TextIO
 
 from ._cli.config import StoreSettings, resolve_settings
 from ._cli.console import (
     EXIT_API,
     EXIT_AUTH,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     CliError,
     Console,
@@ -47,6 +53,106 @@ _INTERRUPTED = {
     "queue": "interrupted; orders not yet acknowledged stay in the queue and come again on the next drain",
     **WRITEBACK_INTERRUPTED,
 }
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same cleanup runs (and the exit code says which)."""
+
+
+def _storing_code() -> frozenset[CodeType]:
+    """The code that stores a batch or a checkpoint: a stop signal waits until it has returned."""
+    from ._sinks import JsonFileCheckpoints, JsonLinesSink, SQLiteSink
+    from .incremental import _Runner
+
+    functions: list[Callable[..., object]] = [
+        _Runner.commit,
+        SQLiteSink.write,
+        SQLiteSink.write_with_checkpoint,
+        SQLiteSink.save_checkpoint,
+        JsonLinesSink.write,
+        JsonFileCheckpoints.save_checkpoint,
+    ]
+    return frozenset(function.__code__ for function in functions)
+
+
+class _StopSignals:
+    """While a command runs, SIGTERM acts like SIGINT, and only the first of them stops it.
+
+    The first signal raises ``KeyboardInterrupt`` (or :class:`_Terminated`) where the command is, unless it is
+    storing a batch: then the batch is finished first (checked again every 50 ms), so a stopped run ends on a
+    committed batch. Signals after the first are ignored, so that closing the database and printing the
+    resume note are not cut short by an impatient second Ctrl-C (which used to end with a traceback).
+    """
+
+    RECHECK = 0.05
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.deferred: KeyboardInterrupt | None = None
+        self._waiting_for: FrameType | None = None  # the store call the deferred stop waits for
+        self._storing = _storing_code()
+        self._previous: dict[int, Any] = {}
+        # Deferring needs a timer signal (not on Windows); without one the first signal raises at once.
+        self._can_defer = hasattr(signal, "setitimer") and hasattr(signal, "SIGALRM")
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signal handlers can only be set from the main thread
+        signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGALRM] if self._can_defer else [])
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in signals}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._can_defer and self._previous:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        self._waiting_for = None
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _storing_frame(self, frame: FrameType | None) -> FrameType | None:
+        """The outermost frame on the stack that is storing a batch, if any."""
+        found = None
+        while frame is not None:
+            if frame.f_code in self._storing:
+                found = frame
+            frame = frame.f_back
+        return found
+
+    @staticmethod
+    def _on_stack(target: FrameType, frame: FrameType | None) -> bool:
+        while frame is not None:
+            if frame is target:
+                return True
+            frame = frame.f_back
+        return False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._can_defer and signum == signal.SIGALRM:
+            if self.deferred is None:
+                return
+            if self._waiting_for is not None and self._on_stack(self._waiting_for, frame):
+                signal.setitimer(signal.ITIMER_REAL, self.RECHECK)
+                return
+            # Only the batch that was being stored is waited for, not the ones after it.
+            stop, self.deferred, self._waiting_for = self.deferred, None, None
+            raise stop
+        if self.stopping:
+            return
+        self.stopping = True
+        stop = _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        storing = self._storing_frame(frame) if self._can_defer else None
+        if storing is not None:
+            self.deferred, self._waiting_for = stop, storing
+            signal.setitimer(signal.ITIMER_REAL, self.RECHECK)
+            return
+        raise stop
+
+    def raise_deferred(self) -> None:
+        """A stop that waited for a batch which turned out to be the last one still stops the command."""
+        if self.deferred is not None:
+            stop, self.deferred, self._waiting_for = self.deferred, None, None
+            raise stop
 
 
 class _Redact(logging.Filter):
@@ -211,11 +317,18 @@ def main(
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
     try:
-        return _run(args, console, secrets, stdin)
-    except KeyboardInterrupt:
-        message = _INTERRUPTED.get(args.command, "interrupted")
-        err.write(f"\nmivaorders: {message}\n")
-        return EXIT_INTERRUPTED
+        with _StopSignals() as stop_signals:
+            try:
+                code = _run(args, console, secrets, stdin)
+                stop_signals.raise_deferred()
+                return code
+            except KeyboardInterrupt as exc:
+                message = _INTERRUPTED.get(args.command, "interrupted")
+                if isinstance(exc, _Terminated):
+                    message = message.replace("interrupted", "terminated (SIGTERM)", 1)
+                err.write(f"\nmivaorders: {message}\n")
+                err.flush()
+                return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0  # the reader (e.g. `head`) went away: nothing left to say
     except (CliError, MivaError, OSError, sqlite3.Error) as exc:

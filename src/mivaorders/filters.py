@@ -207,8 +207,10 @@ class _UnknownNameError(FilterError, AttributeError):
     """An unknown column name; also an AttributeError so ``hasattr(F, "typo")`` is simply False."""
 
 
-def _unknown_name(what: str, name: str, candidates: Iterable[str]) -> FilterError:
-    return _UnknownNameError(
+def _unknown_name(
+    what: str, name: str, candidates: Iterable[str], kind: type[FilterError] = FilterError
+) -> FilterError:
+    return kind(
         f"{what} {name!r} is not a known column; Miva would silently ignore it{_suggest(name, candidates)}"
     )
 
@@ -788,7 +790,7 @@ class _Fields:
                 raise AttributeError(name)
             if name.startswith(CUSTOM_FIELD_PREFIX):
                 raise FilterError(f'use F("{name}") for custom fields')
-            raise _unknown_name("filter field", name, SEARCH_COLUMNS | SORT_ONLY_COLUMNS)
+            raise _unknown_name("filter field", name, SEARCH_COLUMNS | SORT_ONLY_COLUMNS, _UnknownNameError)
 
 
 #: The column namespace: ``F.orderdate >= start``, ``F("CustomField_Values:customfields:po_number")``.

@@ -45,10 +45,11 @@ from ._sinks import (
     TransactionalSink,
     order_json,
 )
-from .filters import PAYMENT_DATA, F
+from ._validate import MAX_ID, aware_datetime, callable_, duration, shown, whole_number
+from .filters import PAYMENT_DATA, F, check_columns
 from .models import Order
 from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
-from .queues import DrainReport, DrainStop
+from .queues import DrainReport, DrainStop, _check_queue_code
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
@@ -92,10 +93,45 @@ def _epoch(moment: datetime | None) -> int:
 def _check_columns(columns: Iterable[str] | None) -> tuple[str, ...] | None:
     if columns is None:
         return None
-    chosen = tuple(columns)
+    chosen = tuple(check_columns(columns))  # a misspelt column fails here, not at the first run
     if PAYMENT_DATA in chosen:
         raise ArgumentError("incremental sync does not store decrypted payment data; drop 'payment_data'")
     return chosen
+
+
+def _since(value: object) -> datetime:
+    """A timezone-aware datetime or a date, in UTC: a naive one is refused, not read as local time."""
+    return aware_datetime(value, "since")
+
+
+def _start(value: object) -> datetime:
+    return aware_datetime(value, "start")
+
+
+def _lookback(value: object) -> timedelta:
+    return duration(value, "lookback")
+
+
+def _start_after(value: object) -> int:
+    return whole_number(value, "start_after", minimum=0, maximum=MAX_ID)
+
+
+def _id_lookback(value: object) -> int:
+    return whole_number(value, "lookback", minimum=0, maximum=MAX_ID)
+
+
+def _check_strategy(strategy: object) -> Strategy | ByQueue:
+    if isinstance(strategy, ByQueue):
+        return strategy
+    if isinstance(strategy, type):
+        raise ArgumentError(f"strategy must be an instance, e.g. {strategy.__name__}(), not the class itself")
+    needed = ("name", "page_size", "pull", "after_batch", "after_pull")
+    if isinstance(strategy, (str, bytes)) or not all(hasattr(strategy, attr) for attr in needed):
+        raise ArgumentError(
+            "strategy must be ByLastUpdate(), ByQueue(code), ByOrderNumber(), ByDateRange() or another "
+            f"Strategy, not {shown(strategy)}"
+        )
+    return strategy  # type: ignore[return-value]
 
 
 class Strategy(Protocol):
@@ -150,8 +186,8 @@ class ByLastUpdate:
     """
 
     name: str = "last_update"
-    since: datetime = _EPOCH
-    lookback: timedelta = timedelta(seconds=0)
+    since: datetime = attrs.field(default=_EPOCH, converter=_since)
+    lookback: timedelta = attrs.field(default=timedelta(seconds=0), converter=_lookback)
     page_size: int | None = attrs.field(default=None)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
 
@@ -193,8 +229,8 @@ class ByOrderNumber:
     numbers and completes lower ones after higher ones). Sees new orders only, not updates."""
 
     name: str = "order_number"
-    start_after: int = 0
-    lookback: int = 30
+    start_after: int = attrs.field(default=0, converter=_start_after)
+    lookback: int = attrs.field(default=30, converter=_id_lookback)
     page_size: int | None = attrs.field(default=None)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
 
@@ -238,11 +274,15 @@ class ByDateRange:
     """
 
     name: str = "date_range"
-    start: datetime = _EPOCH
-    lookback: timedelta = timedelta(minutes=5)
+    start: datetime = attrs.field(default=_EPOCH, converter=_start)
+    lookback: timedelta = attrs.field(default=timedelta(minutes=5), converter=_lookback)
     page_size: int | None = attrs.field(default=None)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
+
+    @clock.validator
+    def _check_clock(self, _: attrs.Attribute[Callable[[], float]], value: Callable[[], float]) -> None:
+        callable_(value, "clock")
 
     @page_size.validator
     def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
@@ -300,7 +340,7 @@ class ByQueue:
     loses that batch from the queue either way: reconcile with :class:`ByLastUpdate`.
     """
 
-    queue_code: str
+    queue_code: str = attrs.field(converter=_check_queue_code)
     name: str = "queue"
     page_size: int | None = attrs.field(default=None)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
@@ -365,9 +405,17 @@ class _Runner:
         progress: Callable[[SyncProgress], None] | None,
     ) -> None:
         if not isinstance(sink, Sink):
-            raise ArgumentError("sink must have a write(orders) method (SQLiteSink, JsonLinesSink, ...)")
+            raise ArgumentError(
+                f"sink must have a write(orders) method (SQLiteSink, JsonLinesSink, ...), not {shown(sink)}"
+            )
+        if checkpoints is not None and not isinstance(checkpoints, CheckpointStore):
+            raise ArgumentError(
+                f"checkpoints must be a CheckpointStore such as JsonFileCheckpoints, not {shown(checkpoints)}"
+            )
+        if progress is not None:
+            callable_(progress, "progress")
         self.sink = sink
-        self.strategy: Strategy | ByQueue = strategy if strategy is not None else ByLastUpdate()
+        self.strategy: Strategy | ByQueue = ByLastUpdate() if strategy is None else _check_strategy(strategy)
         # A sink that keeps the checkpoints itself stores each batch and its checkpoint in one transaction.
         self.transactional: TransactionalSink | None = None
         if checkpoints is None:
@@ -387,10 +435,10 @@ class _Runner:
             raise ArgumentError("name must be a non-empty string")
         self.name = name
         # A batch is what one checkpoint commit covers; an adaptive pull's pages do not set it.
-        self.batch_size = check_page_size(
-            batch_size or self.strategy.page_size or DEFAULT_BATCH_SIZE, name="batch_size"
-        )
-        self.drain_page_size = batch_size or self.strategy.page_size  # None: the drain adapts
+        chosen = self.strategy.page_size or DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+        self.batch_size = check_page_size(chosen, name="batch_size")
+        # None: the drain adapts its page size.
+        self.drain_page_size = self.strategy.page_size if batch_size is None else self.batch_size
         self.progress = progress
         self.begin()
 
@@ -473,6 +521,10 @@ class _Runner:
     def interrupted(self) -> SyncReport:
         return self.report(self.resumed, False, self.checkpoint, "stopped after max_batches")
 
+    @staticmethod
+    def check_max_batches(max_batches: object) -> int | None:
+        return None if max_batches is None else whole_number(max_batches, "max_batches", minimum=1)
+
     def drain_options(self, max_batches: int | None) -> dict[str, Any]:
         """``queues.drain`` arguments for :class:`ByQueue`: each page is stored before it is acknowledged."""
         strategy = self.strategy
@@ -527,6 +579,7 @@ class OrderSync(_SyncBase["Client"]):
     def run(self, *, max_batches: int | None = None) -> SyncReport:
         """Pull until the strategy's pull is complete (or ``max_batches`` batches are stored)."""
         runner = self._runner
+        runner.check_max_batches(max_batches)
         if isinstance(runner.strategy, ByQueue):
             return runner.drained(self._client.queues.drain(**runner.drain_options(max_batches)))
         pull = runner.start(self._client.orders)
@@ -543,6 +596,7 @@ class AsyncOrderSync(_SyncBase["AsyncClient"]):
     async def run(self, *, max_batches: int | None = None) -> SyncReport:
         """Pull until complete; see :meth:`OrderSync.run`."""
         runner = self._runner
+        runner.check_max_batches(max_batches)
         if isinstance(runner.strategy, ByQueue):
             return runner.drained(await self._client.queues.drain(**runner.drain_options(max_batches)))
         pull = runner.start(self._client.orders)

@@ -13,6 +13,7 @@ The planning (filters, pagination, watermark) is shared; ``Orders`` and ``AsyncO
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
@@ -38,6 +39,7 @@ from ._page_size import (
     classify_failure,
 )
 from ._query import OrderQuery, check_page_size
+from ._validate import MAX_ID, aware_datetime, duration, id_collection, shown, whole_number
 from .filters import Expr, F, SortKey, require_effective
 from .models import Order
 from .pagination import (
@@ -66,20 +68,29 @@ def _decode(envelope: Mapping[str, Any]) -> Page[Order]:
     return structure_page(envelope.get("data"), Order, function=FUNCTION)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The last second of year 9999: unix times beyond it are no moment a store can have.
+_MAX_UNIX_TIME = 253402300799
+
+
 def _as_utc(moment: datetime | date, name: str) -> datetime:
-    if isinstance(moment, datetime):
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise FilterError(f"{name} must be timezone-aware (e.g. datetime(..., tzinfo=timezone.utc))")
-        return moment.astimezone(timezone.utc)
-    if isinstance(moment, date):
-        return datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc)
-    raise FilterError(f"{name} must be a datetime or date, not {type(moment).__name__}")
+    return aware_datetime(moment, name, error=FilterError)
 
 
 def _check_order_id(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FilterError(f"{name} must be a whole number >= 0, not {value!r}")
-    return value
+    return whole_number(value, name, minimum=0, maximum=MAX_ID, error=FilterError)
+
+
+def _check_paging(paging: object) -> Paging | None:
+    if paging is None:
+        return None
+    if not callable(getattr(paging, "walk", None)) or not isinstance(
+        getattr(paging, "concurrency", None), int
+    ):
+        raise FilterError(
+            f"paging must be a Paging such as KeysetPaging('id') or OffsetPaging(), not {shown(paging)}"
+        )
+    return paging  # type: ignore[return-value]
 
 
 class _Watermark:
@@ -272,7 +283,8 @@ class OrderIterator(_PullStats, Iterator[Order]):
         # An adaptive pull re-plans a failed page at the (smaller) current size before retrying it, so it
         # runs the client's retry policy itself, around single attempts.
         self._single = client.with_options(retry=None) if plan.sizer is not None else client
-        self._orders = self._generate()
+        self._pending = _Pending(plan)
+        self._orders: Iterator[Order] | None = None
 
     def __iter__(self) -> OrderIterator:
         return self
@@ -284,7 +296,16 @@ class OrderIterator(_PullStats, Iterator[Order]):
         return _display.pull_html(self, self._client.store_code)
 
     def __next__(self) -> Order:
-        return next(self._orders)
+        if self._orders is None:
+            self._orders = self._generate()
+        try:
+            return next(self._orders)
+        except StopIteration:
+            raise
+        except BaseException:
+            # The failed page is still pending: the next call asks for it again, never ends quietly.
+            self._orders = None
+            raise
 
     def _attempt(
         self, batch: list[PageRequest]
@@ -329,11 +350,12 @@ class OrderIterator(_PullStats, Iterator[Order]):
         return [(request, _decode(answer)) for request, answer in answers]
 
     def _generate(self) -> Iterator[Order]:
-        pending = deque(self._plan.walk.start())
+        pending = self._pending.requests()
         while pending:
-            batch = [pending.popleft() for _ in range(min(self._plan.concurrency, len(pending)))]
+            batch = list(itertools.islice(pending, self._plan.concurrency))
             for request, page in self._fetch(batch):
                 follow, orders = self._plan.accept(request, page)
+                pending.popleft()  # answered: only now does it leave the queue
                 pending.extend(follow)
                 for order in orders:
                     self._plan.delivered += 1
@@ -350,7 +372,9 @@ class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
         self._watermark = watermark
         plan.adapt(client._config)
         self._single = client.with_options(retry=None) if plan.sizer is not None else client
-        self._orders = self._generate()
+        self._pending = _Pending(plan)
+        self._orders: AsyncGenerator[Order, None] | None = None
+        self._closed = False
 
     def __aiter__(self) -> AsyncOrderIterator:
         return self
@@ -362,11 +386,24 @@ class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
         return _display.pull_html(self, self._client.store_code)
 
     async def __anext__(self) -> Order:
-        return await self._orders.__anext__()
+        if self._closed:
+            raise StopAsyncIteration
+        if self._orders is None:
+            self._orders = self._generate()
+        try:
+            return await self._orders.__anext__()
+        except StopAsyncIteration:
+            raise
+        except BaseException:
+            # The pages not yet answered went back to the pending queue: the next call resumes there.
+            self._orders = None
+            raise
 
     async def aclose(self) -> None:
         """Stop early: cancel the page requests still in flight."""
-        await self._orders.aclose()
+        self._closed = True
+        if self._orders is not None:
+            await self._orders.aclose()
 
     async def _attempt(self, request: PageRequest) -> tuple[PageRequest, Mapping[str, Any], httpx.Response]:
         """One try at a page, at the current page size, reported to the size policy."""
@@ -398,26 +435,47 @@ class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
         return request, _decode(envelope)
 
     async def _generate(self) -> AsyncGenerator[Order, None]:
-        pending = deque(self._plan.walk.start())
+        pending = self._pending.requests()
         running: set[asyncio.Task[tuple[PageRequest, Page[Order]]]] = set()
+        # Requests sent but not yet accepted, in the order they were sent; put back in front on a failure.
+        unanswered: dict[int, PageRequest] = {}
         try:
             while pending or running:
                 while pending and len(running) < self._plan.concurrency:
-                    running.add(asyncio.ensure_future(self._fetch(pending.popleft())))
+                    request = pending.popleft()
+                    task = asyncio.ensure_future(self._fetch(request))
+                    unanswered[id(task)] = request
+                    running.add(task)
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     request, page = task.result()
                     follow, orders = self._plan.accept(request, page)
+                    del unanswered[id(task)]
                     pending.extend(follow)
                     for order in orders:
                         self._plan.delivered += 1
                         yield order
             self._plan.exhausted = True
         finally:
+            pending.extendleft(reversed(unanswered.values()))
             for task in running:
                 task.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+
+
+class _Pending:
+    """The page requests of a pull not yet answered. They outlive a failure, so that an iterator the
+    caller keeps using after catching an error resumes where it stopped instead of ending quietly."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self._plan = plan
+        self._queue: deque[PageRequest] | None = None
+
+    def requests(self) -> deque[PageRequest]:
+        if self._queue is None:
+            self._queue = deque(self._plan.walk.start())
+        return self._queue
 
 
 def _operation(call: Call) -> dict[str, Any]:
@@ -452,7 +510,7 @@ class _OrdersBase:
 
     @staticmethod
     def _iter_plan(query: OrderQuery, page_size: PageSize, paging: Paging | None) -> _Plan:
-        return _Plan(query, paging or default_paging(query), page_size)
+        return _Plan(query, _check_paging(paging) or default_paging(query), page_size)
 
     @staticmethod
     def _placed_between_plan(
@@ -468,7 +526,7 @@ class _OrdersBase:
             raise FilterError(f"start ({low.isoformat()}) must be before end ({high.isoformat()})")
         window = (F.orderdate >= low) & (F.orderdate < high)
         full = window if where is None else where & window
-        return _Plan(query.evolve(where=full), paging or default_paging(query), page_size)
+        return _Plan(query.evolve(where=full), _check_paging(paging) or default_paging(query), page_size)
 
     @staticmethod
     def _updated_since_plan(
@@ -480,15 +538,22 @@ class _OrdersBase:
         paging: Paging | None,
     ) -> _Plan:
         if isinstance(since, int) and not isinstance(since, bool):
-            moment = datetime.fromtimestamp(since, tz=timezone.utc)
+            seconds = whole_number(since, "since", minimum=0, maximum=_MAX_UNIX_TIME, error=FilterError)
+            moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
         elif isinstance(since, (datetime, date)):
             moment = _as_utc(since, "since")
         else:
-            raise FilterError(f"since must be a datetime, date or unix time, not {type(since).__name__}")
-        if not isinstance(lookback, timedelta) or lookback < timedelta(0):
-            raise FilterError("lookback must be a timedelta >= 0")
+            raise FilterError(
+                f"since must be a timezone-aware datetime, a date or a unix time, not {shown(since)}"
+            )
+        lookback = duration(lookback, "lookback", error=FilterError)
+        paging = _check_paging(paging)
+        try:
+            start = max(moment - lookback, _EPOCH)
+        except OverflowError:  # a look-back past year 1 reaches every order there is
+            start = _EPOCH
         # GE, not GT: dt_updated has one-second resolution and writes land concurrently.
-        condition = require_effective(F.dt_updated >= moment - lookback)
+        condition = require_effective(F.dt_updated >= start)
         full = condition if where is None else where & condition
         if query.sort not in (None, "dt_updated") and paging is None:
             raise FilterError("updated_since() pages by dt_updated; leave sort unset or pass paging=")
@@ -507,6 +572,8 @@ class _OrdersBase:
     ) -> _Plan:
         last_id = _check_order_id(last_id, "last_id")
         lookback = _check_order_id(lookback, "lookback")
+        skip_ids = id_collection(skip_ids, "skip_ids", error=FilterError)
+        paging = _check_paging(paging)
         condition = F.id > max(0, last_id - lookback)
         full = condition if where is None else where & condition
         if query.sort not in (None, "id"):

@@ -60,6 +60,7 @@ from ._lost_pages import (
 from ._page import Page
 from ._page_size import DEFAULT_ADAPTIVE, MIVA_DEFAULT_BUDGET, AdaptivePageSize, PageSizer
 from ._query import OrderQuery, check_page_size
+from ._validate import MAX_ID, boolean, callable_, shown, whole_number
 from .filters import Expr, F, SortKey
 from .models import Order
 
@@ -179,18 +180,24 @@ class DrainReport:
 
 def _check_queue_code(code: object) -> str:
     if not isinstance(code, str) or not code.strip():
-        raise ArgumentError("queue_code must be the store's queue code, e.g. 'new_and_updated'")
+        raise ArgumentError(
+            f"queue_code must be the store's queue code, e.g. 'new_and_updated', not {shown(code)}"
+        )
     return code.strip()
 
 
+def _check_handler(handler: object) -> None:
+    # Checked before the first load: a no-acknowledgement load moves orders out of the queue.
+    callable_(handler, "handler")
+
+
 def _check_ids(order_ids: Iterable[int]) -> list[int]:
-    if isinstance(order_ids, (str, bytes)):
-        raise ArgumentError("order_ids must be a list of order ids, not a string")
+    if isinstance(order_ids, (str, bytes, Mapping)) or not isinstance(order_ids, Iterable):
+        raise ArgumentError(f"order_ids must be a list of order ids, not {shown(order_ids)}")
     ids: list[int] = []
     seen: set[int] = set()
-    for value in order_ids:
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ArgumentError(f"order ids must be whole numbers > 0, not {value!r}")
+    for raw in order_ids:
+        value = whole_number(raw, "each order id", minimum=1, maximum=MAX_ID)
         if value not in seen:  # a repeat would run the workflows (and add a note) twice
             seen.add(value)
             ids.append(value)
@@ -200,6 +207,7 @@ def _check_ids(order_ids: Iterable[int]) -> list[int]:
 
 
 def _load_call(queue_code: str, query: OrderQuery, count: int, offset: int, *, acknowledge: bool) -> Call:
+    boolean(acknowledge, "acknowledge")
     params = {"Queue_Code": queue_code, **query.params(count=count, offset=offset)}
     safety = Safety.IDEMPOTENT if acknowledge else Safety.UNSAFE
     return Call("Module", params, WORKFLOW_MODULE, LOAD, safety, fast_decode=page_decoder(Order).decode)
@@ -317,7 +325,7 @@ class _Drain:
     ) -> None:
         self.queue = _check_queue_code(queue_code)
         self.query = query
-        self.acknowledge = acknowledge
+        self.acknowledge = boolean(acknowledge, "acknowledge")
         self.sizer: PageSizer | None = None
         if page_size is None:
             # A load without acknowledgement moves its orders out: a lost answer loses the whole page,
@@ -328,10 +336,8 @@ class _Drain:
             self.page_size = self.sizer.size
         else:
             self.page_size = check_page_size(page_size, name="page_size")
-        self.guard_updates = guard_updates
-        if max_pages is not None and (not isinstance(max_pages, int) or max_pages < 1):
-            raise ArgumentError(f"max_pages must be a whole number >= 1, not {max_pages!r}")
-        self.max_pages = max_pages
+        self.guard_updates = boolean(guard_updates, "guard_updates")
+        self.max_pages = None if max_pages is None else whole_number(max_pages, "max_pages", minimum=1)
         # Only a load that moves orders can lose them: with acknowledgement there is nothing to recover.
         self.moved_to = None if acknowledge else check_moved_to(moved_to, self.queue)
         self.verify_destination = self.moved_to is not None  # once, on the first page loaded
@@ -533,9 +539,11 @@ class _Drain:
         if result is None:
             rejected: set[int] = set()
         else:
-            if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
-                raise ArgumentError("a drain handler returns None or the ids of the orders it rejects")
-            rejected = {int(i) for i in result}
+            if isinstance(result, (str, bytes, Mapping)) or not isinstance(result, Iterable):
+                raise ArgumentError(
+                    f"a drain handler returns None or the ids of the orders it rejects, not {shown(result)}"
+                )
+            rejected = {whole_number(i, "each id a drain handler rejects", minimum=1) for i in result}
         page_ids = {o.id for o in self.page}
         unknown = rejected - page_ids
         if unknown:
@@ -654,7 +662,11 @@ _Steps = Generator["_Send | _Handle", Any, T]
 
 
 def _ack_steps(order_ids: Iterable[int]) -> _Steps[AckResult]:
-    state = _Acknowledging(order_ids)
+    # The ids are checked now, when the call is made, not when the first step runs.
+    return _ack_run(_Acknowledging(order_ids))
+
+
+def _ack_run(state: _Acknowledging) -> _Steps[AckResult]:
     while (call := state.next_call()) is not None:
         envelope, _ = yield _Send(call)
         state.accept(envelope)
@@ -1013,6 +1025,7 @@ class Queues(_QueuesBase):
         flagged ``recovered``, and goes on. ``moved_to=None`` turns that off: a lost answer raises
         :class:`~mivaorders.LostPageError`.
         """
+        _check_handler(handler)
         state = self._drain(
             queue_code,
             acknowledge=acknowledge,
@@ -1117,6 +1130,7 @@ class AsyncQueues(_QueuesBase):
         moved_to: str | None = RETRIEVED_QUEUE,
     ) -> DrainReport:
         """Load, hand out, acknowledge, repeat; see :meth:`Queues.drain`. ``handler`` may be async."""
+        _check_handler(handler)
         state = self._drain(
             queue_code,
             acknowledge=acknowledge,

@@ -23,11 +23,13 @@ import tenacity
 from ._envelope import Safety
 from ._exceptions import (
     AuthenticationError,
+    ConfigurationError,
     HTTPStatusError,
     MivaError,
     ResponseDecodeError,
     TransportError,
 )
+from ._validate import boolean, callable_, seconds, whole_number
 
 __all__ = ["RETRYABLE_STATUS", "RetryPolicy", "default_retry_on", "proves_not_acted"]
 
@@ -80,29 +82,40 @@ class RetryPolicy:
     initial_delay: float = attrs.field(default=0.5)
     max_delay: float = attrs.field(default=10.0)
     multiplier: float = attrs.field(default=2.0)
-    jitter: bool = True
+    jitter: bool = attrs.field(default=True)
     retry_after_cap: float = attrs.field(default=60.0)
-    retry_on: RetryPredicate = default_retry_on
-    wait: bool = True
-    max_clock_skew_retries: int = 1
+    retry_on: RetryPredicate = attrs.field(default=default_retry_on)
+    wait: bool = attrs.field(default=True)
+    max_clock_skew_retries: int = attrs.field(default=1)
 
     @max_attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"max_attempts must be a whole number >= 1, not {value!r}")
+        whole_number(value, "max_attempts", minimum=1, error=ConfigurationError)
+
+    @max_clock_skew_retries.validator
+    def _check_skew_retries(self, _: attrs.Attribute[int], value: int) -> None:
+        whole_number(value, "max_clock_skew_retries", minimum=0, error=ConfigurationError)
 
     @max_time.validator
     @initial_delay.validator
     @max_delay.validator
     @retry_after_cap.validator
     def _check_seconds(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{attribute.name} must be a number of seconds >= 0, not {value!r}")
+        seconds(value, attribute.name, allow_zero=True, error=ConfigurationError)
 
     @multiplier.validator
     def _check_multiplier(self, _: attrs.Attribute[float], value: float) -> None:
-        if not isinstance(value, (int, float)) or value < 1:
-            raise ValueError(f"multiplier must be >= 1, not {value!r}")
+        if seconds(value, "multiplier", error=ConfigurationError) < 1:
+            raise ConfigurationError(f"multiplier must be a finite number >= 1, not {value!r}")
+
+    @jitter.validator
+    @wait.validator
+    def _check_flag(self, attribute: attrs.Attribute[bool], value: bool) -> None:
+        boolean(value, attribute.name, error=ConfigurationError)
+
+    @retry_on.validator
+    def _check_predicate(self, _: attrs.Attribute[RetryPredicate], value: RetryPredicate) -> None:
+        callable_(value, "retry_on", error=ConfigurationError)
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """The delay after failed attempt number ``attempt`` (1-based), before jitter is capped."""

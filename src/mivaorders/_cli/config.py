@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -168,8 +169,8 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str] | None
             timeout = float(values["timeout"])
         except (TypeError, ValueError):
             timeout = -1.0
-        if not timeout > 0:
-            raise CliError(f"timeout from {origins['timeout']} must be a positive number of seconds")
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise CliError(f"timeout from {origins['timeout']} must be a finite number of seconds > 0")
     settings = StoreSettings(
         endpoint=values["endpoint"].strip(),
         store_code=values["store_code"].strip(),

@@ -17,6 +17,7 @@ EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_PARTIAL = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what shells report for a terminated process
 
 
 class CliError(Exception):

@@ -13,10 +13,11 @@ from typing import BinaryIO
 
 from mivaorders.incremental import order_json
 from mivaorders.testing import Fault
+from mivaorders.testing._http import check_loopback
 from mivaorders.testing._simulate import run_simulator
 from mivaorders.webhooks import is_complete, parse_order
 
-from .console import CliError, Console, plural
+from .console import EXIT_API, CliError, Console, plural
 
 __all__ = ["run_simulate", "run_webhook"]
 
@@ -29,7 +30,7 @@ def _read_body(path: str, stdin: BinaryIO | None) -> bytes:
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}", EXIT_API) from None
 
 
 def run_webhook(args: argparse.Namespace, console: Console, stdin: BinaryIO | None = None) -> int:
@@ -105,6 +106,10 @@ def _release_stdout(console: Console) -> None:
 
 
 def run_simulate(args: argparse.Namespace, console: Console, stop: threading.Event | None = None) -> int:
+    try:
+        check_loopback(args.host)
+    except ValueError as exc:
+        raise CliError(f"--host: {exc} (it serves throwaway credentials; use 127.0.0.1 or ::1)") from None
     if args.env and console.json:
         raise CliError(
             "--env prints shell export lines; it does not go with --json (which prints the JSON line)"

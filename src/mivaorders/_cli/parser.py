@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 from mivaorders._version import __version__
 
@@ -16,7 +18,7 @@ WORKFLOWS = ("acknowledge", "move", "add", "none")
 
 _EPILOG = """\
 exit codes: 0 ok, 1 Miva/API/network error, 2 usage or configuration error, 3 authentication error,
-4 partial result, 130 interrupted (Ctrl-C).
+4 partial result, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 store settings come from flags, then MIVA_ENDPOINT / MIVA_STORE_CODE / MIVA_API_TOKEN / MIVA_SIGNING_KEY,
 then the [store] table of a TOML config file (--config, $MIVA_CONFIG or ./mivaorders.toml).
 Prefer the environment or the config file for the token and signing key: flags show in the process list
@@ -96,7 +98,7 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool, store_se
     )
     store.add_argument(
         "--timeout",
-        type=float,
+        type=_finite(0, inclusive=False),
         metavar="SECONDS",
         default=default(None),
         help="HTTP read timeout [MIVA_TIMEOUT] (default: 90; connecting 10)",
@@ -125,6 +127,32 @@ def _no_ack_options(parser: argparse.ArgumentParser, prefix: str) -> None:
         action="store_true",
         help="with --no-ack: do not look for lost pages; a lost answer stops the run and loses its orders",
     )
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535 (0 picks a free one), not {value}")
+    return value
+
+
+def _finite(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
+    """A finite number ``> minimum`` (``>=`` when inclusive): ``inf`` and ``nan`` are refused."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            relation = ">=" if inclusive else ">"
+            raise argparse.ArgumentTypeError(f"must be a finite number {relation} {minimum:g}, not {text}")
+        return value
+
+    return parse
 
 
 def _positive(text: str) -> int:
@@ -286,7 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--host", default="127.0.0.1", help="a loopback address")
     simulate.add_argument("--orders", type=_positive, default=5000, help="orders in the store")
     simulate.add_argument("--seed", type=int, default=1, help="seed of the orders and the credentials")
-    simulate.add_argument("--latency-ms", type=float, default=50.0, help="added to every answer")
+    simulate.add_argument(
+        "--latency-ms", type=_finite(0, inclusive=True), default=50.0, help="added to every answer"
+    )
     simulate.add_argument(
         "--workflow",
         choices=WORKFLOWS,
@@ -317,16 +347,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--env-file", metavar="FILE", help="also write MIVA_...=... lines to this dotenv file (mode 600)"
     )
     return parser
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0..65535, not {value}")
-    return value
 
 
 def _rate(text: str) -> float:

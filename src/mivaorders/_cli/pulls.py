@@ -30,7 +30,7 @@ from mivaorders.incremental import (
 from mivaorders.models import Order, OrderItem
 from mivaorders.orders import OrderIterator
 
-from .console import EXIT_PARTIAL, CliError, Console, plural
+from .console import EXIT_API, EXIT_PARTIAL, CliError, Console, plural
 from .queues import moved_to_option
 
 __all__ = ["parse_moment", "run_pull", "run_sync"]
@@ -263,7 +263,7 @@ def _output(path: str, stdout: TextIO) -> Iterator[IO[str]]:
     try:
         handle = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_API) from None
     with handle:
         yield handle
 

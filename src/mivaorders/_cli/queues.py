@@ -9,7 +9,7 @@ from mivaorders.incremental import JsonLinesSink, SQLiteSink, order_json
 from mivaorders.models import Order
 from mivaorders.queues import RETRIEVED_QUEUE, DrainReport, DrainStop
 
-from .console import EXIT_PARTIAL, CliError, Console, plural
+from .console import EXIT_API, EXIT_PARTIAL, CliError, Console, plural
 
 __all__ = ["moved_to_option", "run_queue"]
 
@@ -100,6 +100,13 @@ def _recover(args: argparse.Namespace, console: Console, client: Client) -> int:
 
 def _drain(args: argparse.Namespace, console: Console, client: Client) -> int:
     moved_to = moved_to_option(args)
+    if args.output:
+        # Checked before the first load: a load without acknowledgement moves orders out of the queue,
+        # and a file that cannot be written would lose them.
+        try:
+            open(args.output, "ab").close()
+        except OSError as exc:
+            raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_API) from None
     sink: SQLiteSink | JsonLinesSink = SQLiteSink(args.db) if args.db else JsonLinesSink(args.output)
     acknowledge = not args.no_ack
     bar = console.progress("draining")
