@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 import re
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mivaorders._json import dumps, loads
+from mivaorders.incremental import OrderSync, SQLiteSink
+from mivaorders.testing import FakeStore
 from mivaorders.testing._clock import StoreClock
 from mivaorders.testing._engine import StoreEngine
 from mivaorders.testing._params import Params
@@ -275,3 +278,35 @@ def test_shape_with_no_columns_is_the_minimal_fixture(engine: StoreEngine) -> No
 def test_big_store_generates() -> None:
     store = make(3000, seed=3)
     assert len(store.order_ids()) == 3000
+
+
+# Seeds whose generator once stamped its newest orders seconds after the store's "now" (116: +28 s on order
+# 100493, which made the fleet test flaky), and a spread of others.
+@pytest.mark.parametrize("seed", [102, 111, 116, *range(1, 13)])
+def test_nothing_is_stamped_after_the_store_was_made(seed: int) -> None:
+    engine = make(324, seed=seed)
+    now = engine.clock.now()
+    for order in engine.orders_truth().values():
+        assert order["dt_updated"] <= now, f"order {order['id']} was updated in the future"
+        assert all(p["dtstamp"] <= now for p in order["payments"])
+        assert all(n["dtstamp"] <= now for n in order["notes"])
+
+
+def test_an_edit_right_after_the_store_was_made_is_not_older_than_what_was_served(tmp_path: Path) -> None:
+    """A store's ``dt_updated`` only moves forward, so a sync (newest ``dt_updated`` wins) sees every edit.
+
+    Was not so when a generated order carried a future ``dt_updated``: an edit a few seconds later stamped
+    it *older* than what a sync had already stored, and the sink rightly kept the stored version."""
+    store = FakeStore(orders=324, seed=116, clock=StoreClock(START, frozen=True))
+    newest = max(store.truth().values(), key=lambda order: order["dt_updated"])["id"]
+    with store.client() as client, SQLiteSink(tmp_path / "o.db") as sink:
+        OrderSync(client, sink).run()
+        store.advance(1)
+        store.update_order(newest, ship_city="Edited")
+        OrderSync(client, sink).run()
+        stored = sink.stored()
+    truth = store.truth()
+    assert stored[newest]["ship_city"] == "Edited"
+    assert {oid: o["dt_updated"] for oid, o in stored.items()} == {
+        oid: o["dt_updated"] for oid, o in truth.items()
+    }

@@ -1243,7 +1243,9 @@ def _lifecycle(data: StoreData, rng: random.Random, order: OrderRecord, kind: st
         fate = "processing"
     else:
         fate = "shipped"
-    when = t0 + rng.randint(5, 90)
+    # The first payment follows the order by seconds, but never after the anchor (the store's "now"): an
+    # order placed a minute ago must not carry a future dt_updated that a later edit would move backwards.
+    when = min(t0 + rng.randint(5, 90), anchor)
     if fate in ("new", "processing"):
         if auth_only:
             order.payments.append(_payment(data, rng, order, 3, total, total, when, secid=secid, brand=brand))

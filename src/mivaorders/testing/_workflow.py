@@ -206,7 +206,8 @@ def seed_history(data: StoreData, queues: QueueSet, anchor: int, seed: int) -> N
             continue
         row = order.row
         first_paid = order.payments[0].row["dtstamp"]
-        order.add_note(queued, first_paid + 1, note_id=data.counters.next("note"))
+        # never after the anchor: a generated order must not be stamped later than the store's "now"
+        order.add_note(queued, min(first_paid + 1, anchor), note_id=data.counters.next("note"))
         order.queues.add(new_q.id)
         if row["orderdate"] >= anchor - 3 * DAY:
             pass
