@@ -27,7 +27,20 @@ import httpx
 
 from . import _json
 from ._auth import AUTH_HEADER, Auth, HmacAuth, TokenAuth
-from ._conversation import AsyncDriver, Driver, Emit, Fetch, Handle, Landed, Launch, Send, Steps, Stream
+from ._conversation import (
+    AsyncDriver,
+    Driver,
+    Emit,
+    Fetch,
+    Handle,
+    Landed,
+    Launch,
+    Pause,
+    Send,
+    Steps,
+    Stream,
+    Turns,
+)
 from ._envelope import (
     Call,
     Multicall,
@@ -802,27 +815,31 @@ class _SyncDriver(_Fetching[Client]):
         handler: Callable[[Any], Any] | None = None,
         seen: Callable[[httpx.Response], None] | None = None,
     ) -> _ResultT:
-        client = self._client
-        answer: Any = None
-        failure: BaseException | None = None
-        while True:
-            try:
-                step = steps.send(answer) if failure is None else steps.throw(failure)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            answer, failure = None, None
-            try:
-                if isinstance(step, Send):
-                    answer = client._run(step.call)
-                    if seen is not None:
-                        seen(answer[1])
-                elif isinstance(step, Handle):
-                    assert handler is not None
-                    answer = handler(step.orders)
-                elif client.retry.wait:
-                    time.sleep(step.seconds)
-            except BaseException as exc:  # the conversation decides what a failure means, then re-raises
-                failure = exc
+        turns = Turns(steps)
+        while (step := turns.step()) is not None:
+            self._take(turns, step, handler, seen)
+        return turns.result
+
+    def _take(
+        self,
+        turns: Turns[Any],
+        step: Send | Pause | Handle,
+        handler: Callable[[Any], Any] | None,
+        seen: Callable[[httpx.Response], None] | None,
+    ) -> None:
+        try:
+            if isinstance(step, Send):
+                answer = self._client._run(step.call)
+                if seen is not None:
+                    seen(answer[1])
+                turns.answer(answer)
+            elif isinstance(step, Handle):
+                assert handler is not None
+                turns.answer(handler(step.orders))
+            elif self._client.retry.wait:
+                time.sleep(step.seconds)
+        except BaseException as exc:  # the conversation decides what a failure means, then re-raises
+            turns.fail(exc)
 
     def _attempt(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
         client = self._attempts_client(fetch)
@@ -854,15 +871,9 @@ class _SyncDriver(_Fetching[Client]):
         flying: deque[tuple[list[int], Fetch, Future[tuple[Any, httpx.Response, float]]]] = deque()
         ready: deque[Landed] = deque()
         pool: ThreadPoolExecutor | None = None
-        answer: Any = None
-        failure: BaseException | None = None
+        turns = Turns(steps)
         try:
-            while True:
-                try:
-                    step = steps.send(answer) if failure is None else steps.throw(failure)
-                except StopIteration:
-                    return
-                answer, failure = None, None
+            while (step := turns.step()) is not None:
                 if isinstance(step, Launch):
                     waiting.append(step)
                     continue
@@ -885,13 +896,13 @@ class _SyncDriver(_Fetching[Client]):
                     try:
                         result, response, sent = future.result()
                     except BaseException as exc:
-                        failure = exc
+                        turns.fail(exc)
                         continue
                     answers = fetch.split(result)
                     ready.extend(Landed(k, a, response, sent) for k, a in zip(keys, answers, strict=True))
-                answer = ready.popleft()
+                turns.answer(ready.popleft())
         finally:
-            steps.close()
+            turns.close()
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
 
@@ -905,29 +916,32 @@ class _AsyncDriver(_Fetching[AsyncClient]):
         handler: Callable[[Any], Any] | None = None,
         seen: Callable[[httpx.Response], None] | None = None,
     ) -> _ResultT:
-        client = self._client
-        answer: Any = None
-        failure: BaseException | None = None
-        while True:
-            try:
-                step = steps.send(answer) if failure is None else steps.throw(failure)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            answer, failure = None, None
-            try:
-                if isinstance(step, Send):
-                    answer = await client._run(step.call)
-                    if seen is not None:
-                        seen(answer[1])
-                elif isinstance(step, Handle):
-                    assert handler is not None
-                    answer = handler(step.orders)
-                    if inspect.isawaitable(answer):
-                        answer = await answer
-                elif client.retry.wait:
-                    await asyncio.sleep(step.seconds)
-            except BaseException as exc:  # the conversation decides what a failure means, then re-raises
-                failure = exc
+        turns = Turns(steps)
+        while (step := turns.step()) is not None:
+            await self._take(turns, step, handler, seen)
+        return turns.result
+
+    async def _take(
+        self,
+        turns: Turns[Any],
+        step: Send | Pause | Handle,
+        handler: Callable[[Any], Any] | None,
+        seen: Callable[[httpx.Response], None] | None,
+    ) -> None:
+        try:
+            if isinstance(step, Send):
+                answer = await self._client._run(step.call)
+                if seen is not None:
+                    seen(answer[1])
+                turns.answer(answer)
+            elif isinstance(step, Handle):
+                assert handler is not None
+                handled = handler(step.orders)
+                turns.answer((await handled) if inspect.isawaitable(handled) else handled)
+            elif self._client.retry.wait:
+                await asyncio.sleep(step.seconds)
+        except BaseException as exc:  # the conversation decides what a failure means, then re-raises
+            turns.fail(exc)
 
     async def _attempt(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
         client = self._attempts_client(fetch)
@@ -957,15 +971,9 @@ class _AsyncDriver(_Fetching[AsyncClient]):
     async def stream(self, steps: Stream) -> AsyncIterator[Any]:
         running: dict[asyncio.Task[tuple[Any, httpx.Response, float]], tuple[int, Fetch]] = {}
         ready: deque[asyncio.Task[tuple[Any, httpx.Response, float]]] = deque()
-        answer: Any = None
-        failure: BaseException | None = None
+        turns = Turns(steps)
         try:
-            while True:
-                try:
-                    step = steps.send(answer) if failure is None else steps.throw(failure)
-                except StopIteration:
-                    return
-                answer, failure = None, None
+            while (step := turns.step()) is not None:
                 if isinstance(step, Launch):
                     running[asyncio.ensure_future(self._fetch(step.fetch))] = (step.key, step.fetch)
                     continue
@@ -981,12 +989,12 @@ class _AsyncDriver(_Fetching[AsyncClient]):
                 try:
                     result, response, sent = task.result()
                 except BaseException as exc:
-                    failure = exc
+                    turns.fail(exc)
                     continue
-                (answer_of_key,) = fetch.split(result)
-                answer = Landed(key, answer_of_key, response, sent)
+                (answer,) = fetch.split(result)
+                turns.answer(Landed(key, answer, response, sent))
         finally:
-            steps.close()
+            turns.close()
             for task in running:
                 task.cancel()
             if running:

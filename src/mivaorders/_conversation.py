@@ -27,7 +27,7 @@ runs each as a task.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 import httpx
@@ -52,6 +52,7 @@ __all__ = [
     "Send",
     "Steps",
     "Stream",
+    "Turns",
     "ask",
 ]
 
@@ -143,6 +144,42 @@ class Emit:
 
 Steps = Generator["Send | Pause | Handle", Any, T]
 Stream = Generator["Launch | Next | Emit", Any, None]
+
+
+class Turns(Generic[T]):
+    """A conversation taken turn by turn, for a driver: :meth:`step` gives the next step (``None`` once the
+    conversation has returned, its value then in :attr:`result`); :meth:`answer` or :meth:`fail` says how
+    that step went, before the next :meth:`step`."""
+
+    def __init__(self, steps: Generator[Any, Any, T]) -> None:
+        self._steps = steps
+        self._answer: Any = None
+        self._failure: BaseException | None = None
+        self._done = False
+        self._result: T | None = None
+
+    def step(self) -> Any:
+        answer, failure = self._answer, self._failure
+        self._answer, self._failure = None, None
+        try:
+            return self._steps.send(answer) if failure is None else self._steps.throw(failure)
+        except StopIteration as done:
+            self._done, self._result = True, done.value
+            return None
+
+    def answer(self, value: Any) -> None:
+        self._answer = value
+
+    def fail(self, failure: BaseException) -> None:
+        self._failure = failure
+
+    def close(self) -> None:
+        self._steps.close()
+
+    @property
+    def result(self) -> T:
+        assert self._done, "the conversation has not returned yet"
+        return self._result  # type: ignore[return-value]
 
 
 class Driver(Protocol):
