@@ -35,6 +35,7 @@ from ._conversation import (
     Handle,
     Landed,
     Launch,
+    Now,
     Pause,
     Send,
     Steps,
@@ -813,7 +814,7 @@ class _SyncDriver(_Fetching[Client]):
         self,
         steps: Steps[_ResultT],
         handler: Callable[[Any], Any] | None = None,
-        seen: Callable[[httpx.Response], None] | None = None,
+        seen: Callable[[httpx.Response, float], None] | None = None,
     ) -> _ResultT:
         turns = Turns(steps)
         while (step := turns.step()) is not None:
@@ -823,19 +824,21 @@ class _SyncDriver(_Fetching[Client]):
     def _take(
         self,
         turns: Turns[Any],
-        step: Send | Pause | Handle,
+        step: Send | Pause | Now | Handle,
         handler: Callable[[Any], Any] | None,
-        seen: Callable[[httpx.Response], None] | None,
+        seen: Callable[[httpx.Response, float], None] | None,
     ) -> None:
         try:
             if isinstance(step, Send):
                 answer = self._client._run(step.call)
                 if seen is not None:
-                    seen(answer[1])
+                    seen(answer[1], self.config.clock())
                 turns.answer(answer)
             elif isinstance(step, Handle):
                 assert handler is not None
                 turns.answer(handler(step.orders))
+            elif isinstance(step, Now):
+                turns.answer(self.config.clock())
             elif self._client.retry.wait:
                 time.sleep(step.seconds)
         except BaseException as exc:  # the conversation decides what a failure means, then re-raises
@@ -914,7 +917,7 @@ class _AsyncDriver(_Fetching[AsyncClient]):
         self,
         steps: Steps[_ResultT],
         handler: Callable[[Any], Any] | None = None,
-        seen: Callable[[httpx.Response], None] | None = None,
+        seen: Callable[[httpx.Response, float], None] | None = None,
     ) -> _ResultT:
         turns = Turns(steps)
         while (step := turns.step()) is not None:
@@ -924,20 +927,22 @@ class _AsyncDriver(_Fetching[AsyncClient]):
     async def _take(
         self,
         turns: Turns[Any],
-        step: Send | Pause | Handle,
+        step: Send | Pause | Now | Handle,
         handler: Callable[[Any], Any] | None,
-        seen: Callable[[httpx.Response], None] | None,
+        seen: Callable[[httpx.Response, float], None] | None,
     ) -> None:
         try:
             if isinstance(step, Send):
                 answer = await self._client._run(step.call)
                 if seen is not None:
-                    seen(answer[1])
+                    seen(answer[1], self.config.clock())
                 turns.answer(answer)
             elif isinstance(step, Handle):
                 assert handler is not None
                 handled = handler(step.orders)
                 turns.answer((await handled) if inspect.isawaitable(handled) else handled)
+            elif isinstance(step, Now):
+                turns.answer(self.config.clock())
             elif self._client.retry.wait:
                 await asyncio.sleep(step.seconds)
         except BaseException as exc:  # the conversation decides what a failure means, then re-raises

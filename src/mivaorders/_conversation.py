@@ -10,6 +10,7 @@ Steps of a conversation run to its end (:meth:`Driver.run`):
 
 - :class:`Send`: run one call with the client's retry policy; answers ``(envelope, response)``.
 - :class:`Pause`: wait before going on (skipped when the retry policy never sleeps).
+- :class:`Now`: read the client's clock.
 - :class:`Handle`: run the caller's handler on some orders (a queue drain); answers what it returned.
 
 Steps of a streaming conversation (:meth:`Driver.stream`, an order pull):
@@ -48,6 +49,7 @@ __all__ = [
     "Landed",
     "Launch",
     "Next",
+    "Now",
     "Pause",
     "Send",
     "Steps",
@@ -71,6 +73,11 @@ class Pause:
     """Wait ``seconds`` before the next step (skipped when the client's retry policy never sleeps)."""
 
     seconds: float
+
+
+@attrs.frozen
+class Now:
+    """Read the client's clock; answered with its reading (seconds since the epoch)."""
 
 
 @attrs.frozen
@@ -142,7 +149,7 @@ class Emit:
     items: Sequence[Any]
 
 
-Steps = Generator["Send | Pause | Handle", Any, T]
+Steps = Generator["Send | Pause | Now | Handle", Any, T]
 Stream = Generator["Launch | Next | Emit", Any, None]
 
 
@@ -192,9 +199,9 @@ class Driver(Protocol):
         self,
         steps: Steps[T],
         handler: Callable[[Any], Any] | None = None,
-        seen: Callable[[httpx.Response], None] | None = None,
+        seen: Callable[[httpx.Response, float], None] | None = None,
     ) -> T:
-        """Run a conversation to its end; ``seen`` is shown every response."""
+        """Run a conversation to its end; ``seen`` is shown every response, with the clock's reading."""
         ...
 
     def stream(self, steps: Stream) -> Iterator[Any]:
@@ -212,7 +219,7 @@ class AsyncDriver(Protocol):
         self,
         steps: Steps[T],
         handler: Callable[[Any], Any] | None = None,
-        seen: Callable[[httpx.Response], None] | None = None,
+        seen: Callable[[httpx.Response, float], None] | None = None,
     ) -> Awaitable[T]: ...
 
     def stream(self, steps: Stream) -> AsyncIterator[Any]: ...

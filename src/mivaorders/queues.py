@@ -31,7 +31,7 @@ import attrs
 
 from . import _display
 from ._columns import ADDRESS_PARTS
-from ._conversation import AsyncDriver, Driver, Handle, Send, Steps, ask
+from ._conversation import AsyncDriver, Driver, Handle, Now, Send, Steps, ask
 from ._converter import structure_page
 from ._decode import page_decoder
 from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
@@ -656,7 +656,7 @@ def _ack_run(state: _Acknowledging) -> Steps[AckResult]:
 
 def _load_steps(call: Call, queue: str, acknowledge: bool, store_time: StoreTime) -> Steps[Page[Order]]:
     """One load; without acknowledgement a lost answer raises :class:`LostPageError`, saying where to look."""
-    since = store_time.before_load()
+    since = store_time.before_load((yield Now()))
     try:
         envelope, _ = yield Send(call)
         return _decode(envelope, call.label)
@@ -694,7 +694,7 @@ def _search_steps(queue: str, search: LostPageSearch) -> Steps[list[Order]]:
     return found
 
 
-def _check_recovery_steps(state: _Drain, store_time: StoreTime) -> Steps[None]:
+def _check_recovery_steps(state: _Drain) -> Steps[None]:
     """Before the first destructive load: can a lost page be found again? If not, refuse to start."""
     moved_to = state.moved_to
     assert moved_to is not None
@@ -705,7 +705,7 @@ def _check_recovery_steps(state: _Drain, store_time: StoreTime) -> Steps[None]:
     try:
         state.moved_to = yield from _destination_steps(state.queue, moved_to, advice)
         # The search a recovery runs, over an empty window: proves the token may run it.
-        now = datetime.fromtimestamp(math.floor(store_time.clock()), tz=timezone.utc)
+        now = datetime.fromtimestamp(math.floor((yield Now())), tz=timezone.utc)
         probe = member_of(state.moved_to) & (F.dt_updated >= now)
         yield Send(list_call(OrderQuery.build(where=probe, columns=()), 1))
     except AuthenticationError as exc:
@@ -771,13 +771,13 @@ def _hand_out_steps(state: _Drain, search: LostPageSearch, cause: MivaError | No
 
 def _drain_steps(state: _Drain, store_time: StoreTime) -> Steps[DrainReport]:
     if state.moved_to is not None:
-        yield from _check_recovery_steps(state, store_time)
+        yield from _check_recovery_steps(state)
     while (call := state.load_call()) is not None:
-        since = store_time.before_load()
+        since = store_time.before_load((yield Now()))
         try:
-            sent = store_time.clock()
+            sent = yield Now()
             envelope, response = yield Send(call)
-            state.load_took(store_time.clock() - sent)
+            state.load_took((yield Now()) - sent)
             page = _decode(envelope, call.label)
         except MivaError as exc:
             if state.acknowledge:
@@ -796,7 +796,7 @@ def _drain_steps(state: _Drain, store_time: StoreTime) -> Steps[DrainReport]:
                 raise exc
             continue
         state.lost_in_a_row = 0
-        if not state.loaded(page, _server_time(response, store_time.clock())):
+        if not state.loaded(page, _server_time(response, (yield Now()))):
             break
         try:
             accepted = state.handled((yield Handle(DrainPage(state.page))))
@@ -903,7 +903,7 @@ class Queues(_QueuesBase):
     def __init__(self, client: Client, driver: Driver) -> None:
         self._client = client
         self._driver = driver
-        self._store_time = StoreTime(driver.config.clock)
+        self._store_time = StoreTime()
 
     def __repr__(self) -> str:
         return _display.resource_repr(self, self._client)
@@ -1011,7 +1011,7 @@ class AsyncQueues(_QueuesBase):
     def __init__(self, client: AsyncClient, driver: AsyncDriver) -> None:
         self._client = client
         self._driver = driver
-        self._store_time = StoreTime(driver.config.clock)
+        self._store_time = StoreTime()
 
     def __repr__(self) -> str:
         return _display.resource_repr(self, self._client)
