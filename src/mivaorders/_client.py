@@ -6,6 +6,8 @@ Everything that builds a request or reads a response lives in :mod:`mivaorders._
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import inspect
 import ipaddress
@@ -13,7 +15,9 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -23,6 +27,21 @@ import httpx
 
 from . import _json
 from ._auth import AUTH_HEADER, Auth, HmacAuth, TokenAuth
+from ._conversation import (
+    AsyncDriver,
+    Driver,
+    Emit,
+    Fetch,
+    Handle,
+    Landed,
+    Launch,
+    Now,
+    Pause,
+    Send,
+    Steps,
+    Stream,
+    Turns,
+)
 from ._envelope import (
     Call,
     Multicall,
@@ -35,7 +54,7 @@ from ._envelope import (
     decode_body,
     raise_for_status,
 )
-from ._exceptions import ArgumentError, ConfigurationError, translate_httpx_error
+from ._exceptions import ArgumentError, ConfigurationError, MivaError, translate_httpx_error
 from ._telemetry import AsyncEventHooks, CallScope, EventHooks, Telemetry
 from ._validate import boolean, callable_, instance_of, seconds, shown, whole_number
 from ._version import __version__
@@ -499,17 +518,17 @@ class Client(_BaseClient[httpx.Client, EventHooks]):
     def orders(self) -> Orders:
         """Order queries and the pull methods: ``list``, ``iter``, ``get``, ``placed_between``,
         ``updated_since``, ``after_number``."""
-        return Orders(self)
+        return Orders(self, sync_driver(self))
 
     @functools.cached_property
     def queues(self) -> Queues:
         """Order workflow queues: ``list_queues``, ``load``, ``acknowledge``, ``drain``."""
-        return Queues(self)
+        return Queues(self, sync_driver(self))
 
     @functools.cached_property
     def shipments(self) -> Shipments:
         """Shipments: ``create`` (never repeated blindly), ``update`` (all tracking fields), ``list``."""
-        return Shipments(self)
+        return Shipments(self, sync_driver(self))
 
     def close(self) -> None:
         """Close the connection pool, if this client owns it."""
@@ -637,17 +656,17 @@ class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
     @functools.cached_property
     def orders(self) -> AsyncOrders:
         """Order queries and the pull methods; see :attr:`Client.orders`."""
-        return AsyncOrders(self)
+        return AsyncOrders(self, async_driver(self))
 
     @functools.cached_property
     def queues(self) -> AsyncQueues:
         """Order workflow queues; see :attr:`Client.queues`."""
-        return AsyncQueues(self)
+        return AsyncQueues(self, async_driver(self))
 
     @functools.cached_property
     def shipments(self) -> AsyncShipments:
         """Shipments; see :attr:`Client.shipments`."""
-        return AsyncShipments(self)
+        return AsyncShipments(self, async_driver(self))
 
     async def close(self) -> None:
         """Close the connection pool, if this client owns it."""
@@ -753,3 +772,245 @@ class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
 async def _maybe_await(value: object) -> None:
     if inspect.isawaitable(value):
         await value
+
+
+# -- the drivers: where conversations (mivaorders._conversation) meet I/O, the clock and sleeping -------
+
+#: At most this many fetches of one stream in flight from the synchronous driver's threads (a pull's
+#: lanes bound it first: one page ahead per lane).
+_PREFETCH_THREADS = 8
+
+
+_ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
+
+
+class _Fetching(Generic[_ClientT]):
+    """What both drivers share: the client and, for fetches that re-plan, the same client without retries."""
+
+    def __init__(self, client: _ClientT) -> None:
+        self._client: _ClientT = client
+        self._single: _ClientT | None = None
+
+    @property
+    def config(self) -> ClientConfig:
+        return self._client._config
+
+    def _attempts_client(self, fetch: Fetch) -> _ClientT:
+        # A fetch that re-plans a failed request before retrying it runs the retry policy itself, around
+        # single attempts of a client without one.
+        if not fetch.replans:
+            return self._client
+        if self._single is None:
+            self._single = self._client.with_options(retry=None)
+        return self._single
+
+
+class _SyncDriver(_Fetching[Client]):
+    """Runs conversations with a :class:`Client`. A stream's fetches go out from a small thread pool, so
+    the next page is on its way while the caller consumes this one; the fetches waiting to go out go as
+    one request (a multicall)."""
+
+    def run(
+        self,
+        steps: Steps[_ResultT],
+        handler: Callable[[Any], Any] | None = None,
+        seen: Callable[[httpx.Response, float], None] | None = None,
+    ) -> _ResultT:
+        turns = Turns(steps)
+        while (step := turns.step()) is not None:
+            self._take(turns, step, handler, seen)
+        return turns.result
+
+    def _take(
+        self,
+        turns: Turns[Any],
+        step: Send | Pause | Now | Handle,
+        handler: Callable[[Any], Any] | None,
+        seen: Callable[[httpx.Response, float], None] | None,
+    ) -> None:
+        try:
+            if isinstance(step, Send):
+                answer = self._client._run(step.call)
+                if seen is not None:
+                    seen(answer[1], self.config.clock())
+                turns.answer(answer)
+            elif isinstance(step, Handle):
+                assert handler is not None
+                turns.answer(handler(step.orders))
+            elif isinstance(step, Now):
+                turns.answer(self.config.clock())
+            elif self._client.retry.wait:
+                time.sleep(step.seconds)
+        except BaseException as exc:  # the conversation decides what a failure means, then re-raises
+            turns.fail(exc)
+
+    def _attempt(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
+        client = self._attempts_client(fetch)
+        clock = self.config.clock
+        request = fetch.request()
+        sent = clock()
+        answer: Any
+        try:
+            if isinstance(request, Multicall):
+                answer, response = client._run_multicall(request)
+            else:
+                answer, response = client._run(request)
+        except MivaError as exc:
+            fetch.failed(exc)
+            raise
+        fetch.answered(response, clock() - sent)
+        return answer, response, sent
+
+    def _fetch(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
+        if not fetch.replans:
+            return self._attempt(fetch)  # the client's own retry policy applies inside
+        for attempt in self.config.retry.retrying(Safety.IDEMPOTENT, fetch.label):
+            with attempt:
+                return self._attempt(fetch)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    def stream(self, steps: Stream) -> Iterator[Any]:
+        waiting: list[Launch] = []
+        flying: deque[tuple[list[int], Fetch, Future[tuple[Any, httpx.Response, float]]]] = deque()
+        ready: deque[Landed] = deque()
+        pool: ThreadPoolExecutor | None = None
+        turns = Turns(steps)
+        try:
+            while (step := turns.step()) is not None:
+                if isinstance(step, Launch):
+                    waiting.append(step)
+                    continue
+                # What was launched while answers of one request were handed out goes out together, as
+                # soon as the last of them is taken: before the caller consumes it, and before a wait.
+                if waiting and not ready:
+                    if pool is None:
+                        pool = ThreadPoolExecutor(_PREFETCH_THREADS, thread_name_prefix="mivaorders-fetch")
+                    first, *rest = (launch.fetch for launch in waiting)
+                    fetch = first.join(rest) if rest else first
+                    context = contextvars.copy_context()  # telemetry spans keep their parent
+                    future = pool.submit(context.run, self._fetch, fetch)
+                    flying.append(([launch.key for launch in waiting], fetch, future))
+                    waiting = []
+                if isinstance(step, Emit):
+                    yield from step.items
+                    continue
+                if not ready:
+                    keys, fetch, future = flying.popleft()
+                    try:
+                        result, response, sent = future.result()
+                    except BaseException as exc:
+                        turns.fail(exc)
+                        continue
+                    answers = fetch.split(result)
+                    ready.extend(Landed(k, a, response, sent) for k, a in zip(keys, answers, strict=True))
+                turns.answer(ready.popleft())
+        finally:
+            turns.close()
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _AsyncDriver(_Fetching[AsyncClient]):
+    """Runs conversations with an :class:`AsyncClient`; a stream's fetches run as concurrent tasks."""
+
+    async def run(
+        self,
+        steps: Steps[_ResultT],
+        handler: Callable[[Any], Any] | None = None,
+        seen: Callable[[httpx.Response, float], None] | None = None,
+    ) -> _ResultT:
+        turns = Turns(steps)
+        while (step := turns.step()) is not None:
+            await self._take(turns, step, handler, seen)
+        return turns.result
+
+    async def _take(
+        self,
+        turns: Turns[Any],
+        step: Send | Pause | Now | Handle,
+        handler: Callable[[Any], Any] | None,
+        seen: Callable[[httpx.Response, float], None] | None,
+    ) -> None:
+        try:
+            if isinstance(step, Send):
+                answer = await self._client._run(step.call)
+                if seen is not None:
+                    seen(answer[1], self.config.clock())
+                turns.answer(answer)
+            elif isinstance(step, Handle):
+                assert handler is not None
+                handled = handler(step.orders)
+                turns.answer((await handled) if inspect.isawaitable(handled) else handled)
+            elif isinstance(step, Now):
+                turns.answer(self.config.clock())
+            elif self._client.retry.wait:
+                await asyncio.sleep(step.seconds)
+        except BaseException as exc:  # the conversation decides what a failure means, then re-raises
+            turns.fail(exc)
+
+    async def _attempt(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
+        client = self._attempts_client(fetch)
+        clock = self.config.clock
+        request = fetch.request()
+        sent = clock()
+        answer: Any
+        try:
+            if isinstance(request, Multicall):
+                answer, response = await client._run_multicall(request)
+            else:
+                answer, response = await client._run(request)
+        except MivaError as exc:
+            fetch.failed(exc)
+            raise
+        fetch.answered(response, clock() - sent)
+        return answer, response, sent
+
+    async def _fetch(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
+        if not fetch.replans:
+            return await self._attempt(fetch)  # the client's own retry policy applies inside
+        async for attempt in self.config.retry.async_retrying(Safety.IDEMPOTENT, fetch.label):
+            with attempt:
+                return await self._attempt(fetch)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    async def stream(self, steps: Stream) -> AsyncIterator[Any]:
+        running: dict[asyncio.Task[tuple[Any, httpx.Response, float]], tuple[int, Fetch]] = {}
+        ready: deque[asyncio.Task[tuple[Any, httpx.Response, float]]] = deque()
+        turns = Turns(steps)
+        try:
+            while (step := turns.step()) is not None:
+                if isinstance(step, Launch):
+                    running[asyncio.ensure_future(self._fetch(step.fetch))] = (step.key, step.fetch)
+                    continue
+                if isinstance(step, Emit):
+                    for item in step.items:
+                        yield item
+                    continue
+                if not ready:
+                    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    ready.extend(done)
+                task = ready.popleft()
+                key, fetch = running.pop(task)
+                try:
+                    result, response, sent = task.result()
+                except BaseException as exc:
+                    turns.fail(exc)
+                    continue
+                (answer,) = fetch.split(result)
+                turns.answer(Landed(key, answer, response, sent))
+        finally:
+            turns.close()
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+
+def sync_driver(client: Client) -> Driver:
+    """The driver a synchronous resource runs its conversations with."""
+    return _SyncDriver(client)
+
+
+def async_driver(client: AsyncClient) -> AsyncDriver:
+    """The driver an asynchronous resource runs its conversations with."""
+    return _AsyncDriver(client)

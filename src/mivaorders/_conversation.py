@@ -1,26 +1,62 @@
-"""Conversations of several requests, written once as generators of steps and run by either client.
+"""The conversation protocol: every exchange with the store written once, as a generator of steps.
 
-A conversation yields :class:`Send` (run this call; it is sent back ``(envelope, response)``, or has the
-failure thrown in) and :class:`Pause` (wait before going on). :func:`run` and :func:`run_async` are the two
-drivers; they differ only in whether they await. The write-back conversations (custom fields, fulfilment)
-use them; the queue drain has its own driver because it also hands orders to a user's handler.
+A conversation is plain code that yields steps and is sent their answers (or has their failures thrown
+in, so it decides what a failure means). Each client has one *driver* that runs conversations
+(:class:`Driver` for :class:`~mivaorders.Client`, :class:`AsyncDriver` for
+:class:`~mivaorders.AsyncClient`, both in ``_client.py``); the drivers are the only code that differs
+between sync and async, and the only place that reads the clock or sleeps.
+
+Steps of a conversation run to its end (:meth:`Driver.run`):
+
+- :class:`Send`: run one call with the client's retry policy; answers ``(envelope, response)``.
+- :class:`Pause`: wait before going on (skipped when the retry policy never sleeps).
+- :class:`Now`: read the client's clock.
+- :class:`Handle`: run the caller's handler on some orders (a queue drain); answers what it returned.
+
+Steps of a streaming conversation (:meth:`Driver.stream`, an order pull):
+
+- :class:`Launch`: put a :class:`Fetch` in flight and go on at once.
+- :class:`Next`: take the next answer of a fetch in flight, as a :class:`Landed`.
+- :class:`Emit`: hand items to the caller; the fetches in flight keep going while it consumes them.
+
+How many fetches are in flight is the conversation's business (a pull launches at most one page ahead
+per lane, so memory stays bounded); how they travel is the driver's: the synchronous driver sends the
+fetches launched together as one request (a multicall) from a small thread pool, the asynchronous one
+runs each as a task.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
+import httpx
 
-from ._envelope import Call
+from ._envelope import Call, Multicall
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient, Client
+    from collections.abc import AsyncIterator, Awaitable, Iterator
 
-__all__ = ["Pause", "Send", "Steps", "run", "run_async"]
+    from ._client import ClientConfig
+
+__all__ = [
+    "AsyncDriver",
+    "Driver",
+    "Emit",
+    "Fetch",
+    "Handle",
+    "Landed",
+    "Launch",
+    "Next",
+    "Now",
+    "Pause",
+    "Send",
+    "Steps",
+    "Stream",
+    "Turns",
+    "ask",
+]
 
 T = TypeVar("T")
 
@@ -39,42 +75,157 @@ class Pause:
     seconds: float
 
 
-Steps = Generator["Send | Pause", Any, T]
+@attrs.frozen
+class Now:
+    """Read the client's clock; answered with its reading (seconds since the epoch)."""
 
 
-def run(client: Client, steps: Steps[T]) -> T:
-    """Drive a conversation with the synchronous client."""
-    answer: Any = None
-    failure: Exception | None = None
-    while True:
+@attrs.frozen
+class Handle:
+    """Run the caller's handler on these orders; answer what it returned (awaited if it is awaitable)."""
+
+    orders: Any
+
+
+class Fetch(Protocol):
+    """A request a streaming conversation puts in flight; the driver sends it and times it.
+
+    ``request()`` is asked again before each attempt, so a fetch that ``replans`` can change its request
+    after a failure (an adaptive pull retries a page smaller); the driver then runs the client's retry
+    policy around single attempts itself.
+    """
+
+    @property
+    def replans(self) -> bool: ...
+
+    @property
+    def label(self) -> str:
+        """What the retry policy's log lines call it."""
+        ...
+
+    def request(self) -> Call | Multicall: ...
+
+    def answered(self, response: httpx.Response, elapsed: float) -> None: ...
+
+    def failed(self, exc: BaseException) -> None: ...
+
+    def join(self, others: Sequence[Fetch]) -> Fetch:
+        """One fetch that sends this one and ``others`` as one request."""
+        ...
+
+    def split(self, answer: Any) -> Sequence[Any]:
+        """The answer of each fetch joined into this one (``[answer]`` for a fetch of its own)."""
+        ...
+
+
+@attrs.frozen
+class Launch:
+    """Put ``fetch`` in flight under ``key``; answers nothing."""
+
+    key: int
+    fetch: Fetch
+
+
+@attrs.frozen
+class Next:
+    """Take the next answer of a fetch in flight: a :class:`Landed`, or its failure thrown in."""
+
+
+@attrs.frozen
+class Landed:
+    """The answer of a fetch: what it returned, the HTTP response it came in, and when it was sent (by
+    the client's clock)."""
+
+    key: int
+    answer: Any
+    response: httpx.Response
+    sent: float
+
+
+@attrs.frozen
+class Emit:
+    """Hand ``items`` to the streaming caller, one at a time."""
+
+    items: Sequence[Any]
+
+
+Steps = Generator["Send | Pause | Now | Handle", Any, T]
+Stream = Generator["Launch | Next | Emit", Any, None]
+
+
+class Turns(Generic[T]):
+    """A conversation taken turn by turn, for a driver: :meth:`step` gives the next step (``None`` once the
+    conversation has returned, its value then in :attr:`result`); :meth:`answer` or :meth:`fail` says how
+    that step went, before the next :meth:`step`."""
+
+    def __init__(self, steps: Generator[Any, Any, T]) -> None:
+        self._steps = steps
+        self._answer: Any = None
+        self._failure: BaseException | None = None
+        self._done = False
+        self._result: T | None = None
+
+    def step(self) -> Any:
+        answer, failure = self._answer, self._failure
+        self._answer, self._failure = None, None
         try:
-            step = steps.send(answer) if failure is None else steps.throw(failure)
+            return self._steps.send(answer) if failure is None else self._steps.throw(failure)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        answer, failure = None, None
-        try:
-            if isinstance(step, Send):
-                answer = client._run(step.call)
-            elif client.retry.wait:
-                time.sleep(step.seconds)
-        except Exception as exc:  # the conversation decides what a failure means
-            failure = exc
+            self._done, self._result = True, done.value
+            return None
+
+    def answer(self, value: Any) -> None:
+        self._answer = value
+
+    def fail(self, failure: BaseException) -> None:
+        self._failure = failure
+
+    def close(self) -> None:
+        self._steps.close()
+
+    @property
+    def result(self) -> T:
+        assert self._done, "the conversation has not returned yet"
+        return self._result  # type: ignore[return-value]
 
 
-async def run_async(client: AsyncClient, steps: Steps[T]) -> T:
-    """Drive a conversation with the asynchronous client."""
-    answer: Any = None
-    failure: Exception | None = None
-    while True:
-        try:
-            step = steps.send(answer) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        answer, failure = None, None
-        try:
-            if isinstance(step, Send):
-                answer = await client._run(step.call)
-            elif client.retry.wait:
-                await asyncio.sleep(step.seconds)
-        except Exception as exc:  # the conversation decides what a failure means
-            failure = exc
+class Driver(Protocol):
+    """What a synchronous resource needs from its client."""
+
+    @property
+    def config(self) -> ClientConfig: ...
+
+    def run(
+        self,
+        steps: Steps[T],
+        handler: Callable[[Any], Any] | None = None,
+        seen: Callable[[httpx.Response, float], None] | None = None,
+    ) -> T:
+        """Run a conversation to its end; ``seen`` is shown every response, with the clock's reading."""
+        ...
+
+    def stream(self, steps: Stream) -> Iterator[Any]:
+        """Run a streaming conversation, handing out what it emits."""
+        ...
+
+
+class AsyncDriver(Protocol):
+    """What an asynchronous resource needs from its client."""
+
+    @property
+    def config(self) -> ClientConfig: ...
+
+    def run(
+        self,
+        steps: Steps[T],
+        handler: Callable[[Any], Any] | None = None,
+        seen: Callable[[httpx.Response, float], None] | None = None,
+    ) -> Awaitable[T]: ...
+
+    def stream(self, steps: Stream) -> AsyncIterator[Any]: ...
+
+
+def ask(call: Call) -> Steps[tuple[dict[str, Any], httpx.Response]]:
+    """The smallest conversation: one call, answered ``(envelope, response)``."""
+    answer: tuple[dict[str, Any], httpx.Response] = yield Send(call)
+    return answer

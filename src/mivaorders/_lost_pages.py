@@ -62,18 +62,18 @@ class StoreTime:
     puts the store ahead of where it is: a moment computed from it is never later than the store's clock.
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
+    def __init__(self) -> None:
         self._offset: float | None = None
 
-    def saw(self, response: httpx.Response) -> None:
+    def saw(self, response: httpx.Response, ours: float) -> None:
+        """An answer came in when our clock read ``ours``."""
         server = http_date(response.headers.get("date"))
         if server is not None:
-            self._offset = server - self.clock()
+            self._offset = server - ours
 
-    def before_load(self) -> datetime:
-        """A moment no later than the store's clock when the next request reaches it, minus a margin."""
-        ours = self.clock()
+    def before_load(self, ours: float) -> datetime:
+        """A moment no later than the store's clock when the next request reaches it (our clock reads
+        ``ours``), minus a margin."""
         if self._offset is None:
             start = ours - UNSEEN_CLOCK_MARGIN
         else:

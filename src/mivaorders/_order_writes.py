@@ -1,7 +1,7 @@
 """The write-back methods of ``client.orders``: ``set_custom_fields`` and ``fulfil``.
 
 Both are conversations written once in :mod:`mivaorders._writeback`; these mixins only run them with the
-sync or async driver. ``Orders`` and ``AsyncOrders`` inherit them.
+client's driver. ``Orders`` and ``AsyncOrders`` inherit them.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from ._conversation import run, run_async
 from ._writeback import CustomFieldInput, FieldCatalog, FulfilRequest, custom_fields_steps, fulfil_steps
 from .models import OrderShipment
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient, Client
+    from ._conversation import AsyncDriver, Driver
 
 __all__ = ["AsyncOrderWrites", "OrderWrites"]
 
@@ -33,7 +32,7 @@ class _Catalog:
 class OrderWrites(_Catalog):
     """``set_custom_fields`` and ``fulfil`` for :class:`~mivaorders.Orders`."""
 
-    _client: Client
+    _driver: Driver
 
     def set_custom_fields(
         self, order_id: int, values: Mapping[str, CustomFieldInput], *, module: str = "customfields"
@@ -46,7 +45,7 @@ class OrderWrites(_Catalog):
         half way, :class:`~mivaorders.PartialWriteError` says which were written. Every write bumps the
         order's ``dt_updated``, so it shows up again in :meth:`updated_since` pulls.
         """
-        run(self._client, custom_fields_steps(self._catalog(), order_id, values, module))
+        self._driver.run(custom_fields_steps(self._catalog(), order_id, values, module))
 
     def fulfil(
         self,
@@ -74,19 +73,19 @@ class OrderWrites(_Catalog):
             cost=cost,
             mark_shipped=mark_shipped,
         )
-        return run(self._client, fulfil_steps(request))
+        return self._driver.run(fulfil_steps(request))
 
 
 class AsyncOrderWrites(_Catalog):
     """``set_custom_fields`` and ``fulfil`` for :class:`~mivaorders.AsyncOrders`."""
 
-    _client: AsyncClient
+    _driver: AsyncDriver
 
     async def set_custom_fields(
         self, order_id: int, values: Mapping[str, CustomFieldInput], *, module: str = "customfields"
     ) -> None:
         """Write order custom fields; see :meth:`Orders.set_custom_fields`."""
-        await run_async(self._client, custom_fields_steps(self._catalog(), order_id, values, module))
+        await self._driver.run(custom_fields_steps(self._catalog(), order_id, values, module))
 
     async def fulfil(
         self,
@@ -107,4 +106,4 @@ class AsyncOrderWrites(_Catalog):
             cost=cost,
             mark_shipped=mark_shipped,
         )
-        return await run_async(self._client, fulfil_steps(request))
+        return await self._driver.run(fulfil_steps(request))

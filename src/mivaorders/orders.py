@@ -12,11 +12,10 @@ The planning (filters, pagination, watermark) is shared; ``Orders`` and ``AsyncO
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +23,11 @@ import attrs
 import httpx
 
 from . import _display
+from ._conversation import AsyncDriver, Driver, Emit, Fetch, Landed, Launch, Next, Stream, ask
 from ._converter import structure_page
 from ._decode import page_decoder
 from ._envelope import Call, Multicall, OperationResult, Safety, http_date
-from ._exceptions import FilterError, MivaError
+from ._exceptions import FilterError
 from ._order_writes import AsyncOrderWrites, OrderWrites
 from ._page import Page
 from ._page_size import (
@@ -100,17 +100,12 @@ class _Watermark:
     that request's round trip, so a store clock running behind ours cannot make the next pull skip orders.
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
+    def __init__(self) -> None:
         self.started: float | None = None
 
-    def sending(self) -> None:
-        if self.started is None:
-            self.started = self._clock()
-
-    def answered(self, response: httpx.Response) -> None:
-        if self.started is None:
-            return
+    def answered(self, sent: float, response: httpx.Response) -> None:
+        """A page came back: it was sent at ``sent`` (our clock) and answered with ``response``."""
+        self.started = sent if self.started is None else min(self.started, sent)
         server = http_date(response.headers.get("date"))
         if server is None:
             return
@@ -272,17 +267,114 @@ class _PullStats:
         return self._watermark.value()
 
 
-class OrderIterator(_PullStats, Iterator[Order]):
-    """Streams the orders of a pull, one page (or one batch of pages) in memory at a time."""
+class _PageFetch:
+    """One page request of a pull, sized when it is sent (again before each retry, when adaptive)."""
 
-    def __init__(self, client: Client, plan: _Plan, watermark: _Watermark | None = None) -> None:
+    label = FUNCTION
+
+    def __init__(self, plan: _Plan, page: PageRequest) -> None:
+        self._plan = plan
+        self.page = page
+        self.sized = page
+
+    @property
+    def replans(self) -> bool:
+        return self._plan.sizer is not None
+
+    def request(self) -> Call:
+        self.sized = self._plan.sized(self.page)
+        return self._plan.call(self.sized)
+
+    def answered(self, response: httpx.Response, elapsed: float) -> None:
+        self._plan.answered(self.sized, elapsed)
+
+    def failed(self, exc: BaseException) -> None:
+        self._plan.failed(exc)
+
+    def join(self, others: Sequence[Fetch]) -> Fetch:
+        return _PageBatch(self._plan, [self, *others])
+
+    def split(self, answer: Any) -> Sequence[Any]:
+        return [answer]
+
+
+class _PageBatch:
+    """Several pages of a pull in one multicall request (Miva runs the operations one after the other)."""
+
+    label = FUNCTION
+
+    def __init__(self, plan: _Plan, pages: Sequence[Fetch]) -> None:
+        assert all(isinstance(page, _PageFetch) for page in pages)
+        self._plan = plan
+        self._pages: list[_PageFetch] = list(pages)  # type: ignore[arg-type]
+
+    @property
+    def replans(self) -> bool:
+        return self._plan.sizer is not None
+
+    def request(self) -> Multicall:
+        calls = [page.request() for page in self._pages]
+        spec = Multicall.of([_operation(call) for call in calls], idempotent=True)
+        return attrs.evolve(spec, fast_decode=page_decoder(Order).decode_many)
+
+    def answered(self, response: httpx.Response, elapsed: float) -> None:
+        self._plan.cut_short(response)
+        self._plan.answered(self._pages[0].sized, elapsed)  # the whole request must fit the target
+
+    def failed(self, exc: BaseException) -> None:
+        self._plan.failed(exc)
+
+    def join(self, others: Sequence[Fetch]) -> Fetch:
+        return _PageBatch(self._plan, [*self._pages, *others])
+
+    def split(self, answer: Any) -> Sequence[Any]:
+        return [_unwrap(result) for result in answer]
+
+
+def _pull(plan: _Plan, pending: deque[PageRequest], watermark: _Watermark | None) -> Stream:
+    """A pull as a streaming conversation. At most ``concurrency`` pages are in flight, one per lane; the
+    pages that follow an answer go out before its orders are handed over, so the store works on them while
+    the caller consumes these. Pages sent but not yet accepted go back to the front of ``pending`` when
+    the pull fails or stops, so the iterator resumes there."""
+    keys = itertools.count()
+    unanswered: dict[int, _PageFetch] = {}
+
+    def launches() -> Iterator[Launch]:
+        while pending and len(unanswered) < plan.concurrency:
+            fetch = _PageFetch(plan, pending.popleft())
+            key = next(keys)
+            unanswered[key] = fetch
+            yield Launch(key, fetch)
+
+    try:
+        yield from launches()
+        while unanswered:
+            landed: Landed = yield Next()
+            fetch = unanswered[landed.key]
+            if watermark is not None:
+                watermark.answered(landed.sent, landed.response)
+            follow, orders = plan.accept(fetch.sized, _decode(landed.answer))
+            del unanswered[landed.key]  # answered: only now does it leave the queue
+            pending.extend(follow)
+            yield from launches()
+            yield Emit(orders)
+        plan.exhausted = True
+    finally:
+        pending.extendleft(reversed([fetch.page for fetch in unanswered.values()]))
+
+
+class OrderIterator(_PullStats, Iterator[Order]):
+    """Streams the orders of a pull, one page (or one batch of pages) in memory at a time, with the next
+    page already on its way while the caller consumes this one."""
+
+    def __init__(
+        self, client: Client, driver: Driver, plan: _Plan, watermark: _Watermark | None = None
+    ) -> None:
         self._client = client
+        self._driver = driver
         self._plan = plan
         self._watermark = watermark
-        plan.adapt(client._config)
-        # An adaptive pull re-plans a failed page at the (smaller) current size before retrying it, so it
-        # runs the client's retry policy itself, around single attempts.
-        self._single = client.with_options(retry=None) if plan.sizer is not None else client
+        plan.adapt(driver.config)
         self._pending = _Pending(plan)
         self._orders: Iterator[Order] | None = None
 
@@ -297,83 +389,32 @@ class OrderIterator(_PullStats, Iterator[Order]):
 
     def __next__(self) -> Order:
         if self._orders is None:
-            self._orders = self._generate()
+            self._orders = self._driver.stream(_pull(self._plan, self._pending.requests(), self._watermark))
         try:
-            return next(self._orders)
+            order: Order = next(self._orders)
         except StopIteration:
             raise
         except BaseException:
             # The failed page is still pending: the next call asks for it again, never ends quietly.
             self._orders = None
             raise
-
-    def _attempt(
-        self, batch: list[PageRequest]
-    ) -> tuple[list[tuple[PageRequest, Mapping[str, Any]]], httpx.Response]:
-        """One try at a batch of pages, each at the current page size, reported to the size policy."""
-        sized = [self._plan.sized(r) for r in batch]
-        clock = self._client._config.clock
-        started = clock()
-        try:
-            if len(sized) == 1:
-                envelope, response = self._single._run(self._plan.call(sized[0]))
-                answers: list[Mapping[str, Any]] = [envelope]
-            else:
-                # Several pages in one HTTP request: Miva runs the operations one after the other.
-                spec = Multicall.of([_operation(self._plan.call(r)) for r in sized], idempotent=True)
-                spec = attrs.evolve(spec, fast_decode=page_decoder(Order).decode_many)
-                results, response = self._single._run_multicall(spec)
-                answers = [_unwrap(result) for result in results]
-        except MivaError as exc:
-            self._plan.failed(exc)
-            raise
-        self._plan.cut_short(response)
-        self._plan.answered(sized[0], clock() - started)  # the whole request must fit the target
-        return list(zip(sized, answers, strict=True)), response
-
-    def _send(
-        self, batch: list[PageRequest]
-    ) -> tuple[list[tuple[PageRequest, Mapping[str, Any]]], httpx.Response]:
-        if self._plan.sizer is None:
-            return self._attempt(batch)  # the client's own retry policy applies inside
-        for attempt in self._client._config.retry.retrying(Safety.IDEMPOTENT, FUNCTION):
-            with attempt:
-                return self._attempt(batch)
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
-
-    def _fetch(self, batch: list[PageRequest]) -> list[tuple[PageRequest, Page[Order]]]:
-        if self._watermark is not None:
-            self._watermark.sending()
-        answers, response = self._send(batch)
-        if self._watermark is not None:
-            self._watermark.answered(response)
-        return [(request, _decode(answer)) for request, answer in answers]
-
-    def _generate(self) -> Iterator[Order]:
-        pending = self._pending.requests()
-        while pending:
-            batch = list(itertools.islice(pending, self._plan.concurrency))
-            for request, page in self._fetch(batch):
-                follow, orders = self._plan.accept(request, page)
-                pending.popleft()  # answered: only now does it leave the queue
-                pending.extend(follow)
-                for order in orders:
-                    self._plan.delivered += 1
-                    yield order
-        self._plan.exhausted = True
+        self._plan.delivered += 1
+        return order
 
 
 class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
     """The async twin of :class:`OrderIterator`; up to ``concurrency`` pages are requested at once."""
 
-    def __init__(self, client: AsyncClient, plan: _Plan, watermark: _Watermark | None = None) -> None:
+    def __init__(
+        self, client: AsyncClient, driver: AsyncDriver, plan: _Plan, watermark: _Watermark | None = None
+    ) -> None:
         self._client = client
+        self._driver = driver
         self._plan = plan
         self._watermark = watermark
-        plan.adapt(client._config)
-        self._single = client.with_options(retry=None) if plan.sizer is not None else client
+        plan.adapt(driver.config)
         self._pending = _Pending(plan)
-        self._orders: AsyncGenerator[Order, None] | None = None
+        self._orders: AsyncIterator[Order] | None = None
         self._closed = False
 
     def __aiter__(self) -> AsyncOrderIterator:
@@ -389,79 +430,23 @@ class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
         if self._closed:
             raise StopAsyncIteration
         if self._orders is None:
-            self._orders = self._generate()
+            self._orders = self._driver.stream(_pull(self._plan, self._pending.requests(), self._watermark))
         try:
-            return await self._orders.__anext__()
+            order: Order = await self._orders.__anext__()
         except StopAsyncIteration:
             raise
         except BaseException:
             # The pages not yet answered went back to the pending queue: the next call resumes there.
             self._orders = None
             raise
+        self._plan.delivered += 1
+        return order
 
     async def aclose(self) -> None:
         """Stop early: cancel the page requests still in flight."""
         self._closed = True
-        if self._orders is not None:
+        if isinstance(self._orders, AsyncGenerator):
             await self._orders.aclose()
-
-    async def _attempt(self, request: PageRequest) -> tuple[PageRequest, Mapping[str, Any], httpx.Response]:
-        """One try at a page, at the current page size, reported to the size policy."""
-        sized = self._plan.sized(request)
-        clock = self._client._config.clock
-        started = clock()
-        try:
-            envelope, response = await self._single._run(self._plan.call(sized))
-        except MivaError as exc:
-            self._plan.failed(exc)
-            raise
-        self._plan.answered(sized, clock() - started)
-        return sized, envelope, response
-
-    async def _fetch_one(self, request: PageRequest) -> tuple[PageRequest, Mapping[str, Any], httpx.Response]:
-        if self._plan.sizer is None:
-            return await self._attempt(request)  # the client's own retry policy applies inside
-        async for attempt in self._client._config.retry.async_retrying(Safety.IDEMPOTENT, FUNCTION):
-            with attempt:
-                return await self._attempt(request)
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
-
-    async def _fetch(self, request: PageRequest) -> tuple[PageRequest, Page[Order]]:
-        if self._watermark is not None:
-            self._watermark.sending()
-        request, envelope, response = await self._fetch_one(request)
-        if self._watermark is not None:
-            self._watermark.answered(response)
-        return request, _decode(envelope)
-
-    async def _generate(self) -> AsyncGenerator[Order, None]:
-        pending = self._pending.requests()
-        running: set[asyncio.Task[tuple[PageRequest, Page[Order]]]] = set()
-        # Requests sent but not yet accepted, in the order they were sent; put back in front on a failure.
-        unanswered: dict[int, PageRequest] = {}
-        try:
-            while pending or running:
-                while pending and len(running) < self._plan.concurrency:
-                    request = pending.popleft()
-                    task = asyncio.ensure_future(self._fetch(request))
-                    unanswered[id(task)] = request
-                    running.add(task)
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    request, page = task.result()
-                    follow, orders = self._plan.accept(request, page)
-                    del unanswered[id(task)]
-                    pending.extend(follow)
-                    for order in orders:
-                        self._plan.delivered += 1
-                        yield order
-            self._plan.exhausted = True
-        finally:
-            pending.extendleft(reversed(unanswered.values()))
-            for task in running:
-                task.cancel()
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
 
 
 class _Pending:
@@ -585,8 +570,9 @@ class Orders(_OrdersBase, OrderWrites):
     """Order queries for :class:`~mivaorders.Client` (``client.orders``), and write-back
     (``set_custom_fields``, ``fulfil``)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, driver: Driver) -> None:
         self._client = client
+        self._driver = driver
 
     def __repr__(self) -> str:
         return _display.resource_repr(self, self._client)
@@ -604,7 +590,7 @@ class Orders(_OrdersBase, OrderWrites):
         """One page of orders (one request). ``columns`` defaults to the whole order
         (:data:`~mivaorders.ALL_COLUMNS`); pass ``()`` for the base columns only."""
         query = self._query(where, sort, columns, passphrase)
-        envelope, _ = self._client._run(_list_call(self._list_params(query, count, offset)))
+        envelope, _ = self._driver.run(ask(_list_call(self._list_params(query, count, offset))))
         return _decode(envelope)
 
     def get(
@@ -612,7 +598,7 @@ class Orders(_OrdersBase, OrderWrites):
     ) -> Order | None:
         """The order with this id, or ``None`` when there is none."""
         query = self._query(None, None, columns, passphrase)
-        envelope, _ = self._client._run(_list_call(self._get_params(order_id, query)))
+        envelope, _ = self._driver.run(ask(_list_call(self._get_params(order_id, query))))
         page = _decode(envelope)
         return page.items[0] if page.items else None
 
@@ -628,7 +614,7 @@ class Orders(_OrdersBase, OrderWrites):
     ) -> OrderIterator:
         """Every matching order, streamed page by page (keyset by id unless ``paging`` says otherwise)."""
         query = self._query(where, sort, columns, passphrase)
-        return OrderIterator(self._client, self._iter_plan(query, page_size, paging))
+        return OrderIterator(self._client, self._driver, self._iter_plan(query, page_size, paging))
 
     def placed_between(
         self,
@@ -644,7 +630,7 @@ class Orders(_OrdersBase, OrderWrites):
         """Orders placed in ``[start, end)`` by ``orderdate``. Changes to older orders are not seen."""
         query = self._query(None, None, columns, passphrase)
         plan = self._placed_between_plan(start, end, where, query, page_size, paging)
-        return OrderIterator(self._client, plan)
+        return OrderIterator(self._client, self._driver, plan)
 
     def updated_since(
         self,
@@ -664,7 +650,7 @@ class Orders(_OrdersBase, OrderWrites):
         """
         query = self._query(None, None, columns, passphrase)
         plan = self._updated_since_plan(since, lookback, where, query, page_size, paging)
-        return OrderIterator(self._client, plan, _Watermark(self._client._config.clock))
+        return OrderIterator(self._client, self._driver, plan, _Watermark())
 
     def after_number(
         self,
@@ -685,14 +671,15 @@ class Orders(_OrdersBase, OrderWrites):
         """
         query = self._query(None, None, columns, passphrase)
         plan = self._after_number_plan(last_id, lookback, where, query, page_size, paging, skip_ids)
-        return OrderIterator(self._client, plan)
+        return OrderIterator(self._client, self._driver, plan)
 
 
 class AsyncOrders(_OrdersBase, AsyncOrderWrites):
     """Order queries for :class:`~mivaorders.AsyncClient` (``client.orders``); see :class:`Orders`."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, driver: AsyncDriver) -> None:
         self._client = client
+        self._driver = driver
 
     def __repr__(self) -> str:
         return _display.resource_repr(self, self._client)
@@ -709,7 +696,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
     ) -> Page[Order]:
         """One page of orders (one request); see :meth:`Orders.list`."""
         query = self._query(where, sort, columns, passphrase)
-        envelope, _ = await self._client._run(_list_call(self._list_params(query, count, offset)))
+        envelope, _ = await self._driver.run(ask(_list_call(self._list_params(query, count, offset))))
         return _decode(envelope)
 
     async def get(
@@ -717,7 +704,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
     ) -> Order | None:
         """The order with this id, or ``None``; see :meth:`Orders.get`."""
         query = self._query(None, None, columns, passphrase)
-        envelope, _ = await self._client._run(_list_call(self._get_params(order_id, query)))
+        envelope, _ = await self._driver.run(ask(_list_call(self._get_params(order_id, query))))
         page = _decode(envelope)
         return page.items[0] if page.items else None
 
@@ -733,7 +720,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
     ) -> AsyncOrderIterator:
         """Every matching order, streamed; see :meth:`Orders.iter`."""
         query = self._query(where, sort, columns, passphrase)
-        return AsyncOrderIterator(self._client, self._iter_plan(query, page_size, paging))
+        return AsyncOrderIterator(self._client, self._driver, self._iter_plan(query, page_size, paging))
 
     def placed_between(
         self,
@@ -749,7 +736,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
         """Orders placed in ``[start, end)``; see :meth:`Orders.placed_between`."""
         query = self._query(None, None, columns, passphrase)
         plan = self._placed_between_plan(start, end, where, query, page_size, paging)
-        return AsyncOrderIterator(self._client, plan)
+        return AsyncOrderIterator(self._client, self._driver, plan)
 
     def updated_since(
         self,
@@ -765,7 +752,7 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
         """New and updated orders since ``since``; see :meth:`Orders.updated_since`."""
         query = self._query(None, None, columns, passphrase)
         plan = self._updated_since_plan(since, lookback, where, query, page_size, paging)
-        return AsyncOrderIterator(self._client, plan, _Watermark(self._client._config.clock))
+        return AsyncOrderIterator(self._client, self._driver, plan, _Watermark())
 
     def after_number(
         self,
@@ -782,4 +769,4 @@ class AsyncOrders(_OrdersBase, AsyncOrderWrites):
         """Every order above ``last_id - lookback``; see :meth:`Orders.after_number`."""
         query = self._query(None, None, columns, passphrase)
         plan = self._after_number_plan(last_id, lookback, where, query, page_size, paging, skip_ids)
-        return AsyncOrderIterator(self._client, plan)
+        return AsyncOrderIterator(self._client, self._driver, plan)

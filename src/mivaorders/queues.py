@@ -20,11 +20,10 @@ The planning and bookkeeping (:class:`_Drain`) is shared; ``Queues`` and ``Async
 from __future__ import annotations
 
 import enum
-import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +31,7 @@ import attrs
 
 from . import _display
 from ._columns import ADDRESS_PARTS
+from ._conversation import AsyncDriver, Driver, Handle, Now, Send, Steps, ask
 from ._converter import structure_page
 from ._decode import page_decoder
 from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
@@ -642,42 +642,23 @@ class _Drain:
         )
 
 
-@attrs.frozen
-class _Send:
-    """A step of a queue operation: run this call, answer ``(envelope, response)``."""
-
-    call: Call
-
-
-@attrs.frozen
-class _Handle:
-    """A step of a drain: run the user's handler on these orders, answer what it returned."""
-
-    orders: DrainPage
-
-
-#: A queue operation as plain code: it yields steps and is sent their answers (or has failures thrown in),
-#: so ``Queues`` and ``AsyncQueues`` drive the same logic and only differ in whether they await.
-_Steps = Generator["_Send | _Handle", Any, T]
-
-
-def _ack_steps(order_ids: Iterable[int]) -> _Steps[AckResult]:
+def _ack_steps(order_ids: Iterable[int]) -> Steps[AckResult]:
     # The ids are checked now, when the call is made, not when the first step runs.
     return _ack_run(_Acknowledging(order_ids))
 
 
-def _ack_run(state: _Acknowledging) -> _Steps[AckResult]:
+def _ack_run(state: _Acknowledging) -> Steps[AckResult]:
     while (call := state.next_call()) is not None:
-        envelope, _ = yield _Send(call)
+        envelope, _ = yield Send(call)
         state.accept(envelope)
     return state.result()
 
 
-def _load_steps(call: Call, queue: str, acknowledge: bool, store_time: StoreTime) -> _Steps[Page[Order]]:
+def _load_steps(call: Call, queue: str, acknowledge: bool, store_time: StoreTime) -> Steps[Page[Order]]:
     """One load; without acknowledgement a lost answer raises :class:`LostPageError`, saying where to look."""
-    since = store_time.before_load()
+    since = store_time.before_load((yield Now()))
     try:
-        envelope, _ = yield _Send(call)
+        envelope, _ = yield Send(call)
         return _decode(envelope, call.label)
     except MivaError as exc:
         if acknowledge or not (answer_lost(exc) or isinstance(exc, ResponseValidationError)):
@@ -685,9 +666,9 @@ def _load_steps(call: Call, queue: str, acknowledge: bool, store_time: StoreTime
         raise lost_error(queue, since, exc, moved_to=None) from exc
 
 
-def _destination_steps(queue: str, moved_to: str, advice: str) -> _Steps[str]:
+def _destination_steps(queue: str, moved_to: str, advice: str) -> Steps[str]:
     """The destination queue as the store spells it; :class:`RecoveryUnavailableError` when it has none."""
-    envelope, _ = yield _Send(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
+    envelope, _ = yield Send(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
     codes = {q.code.casefold(): q.code for q in _queues_from(envelope)}
     if moved_to.casefold() not in codes:
         known = ", ".join(sorted(codes.values())) or "none"
@@ -704,16 +685,16 @@ def _destination_steps(queue: str, moved_to: str, advice: str) -> _Steps[str]:
     return codes[moved_to.casefold()]
 
 
-def _search_steps(queue: str, search: LostPageSearch) -> _Steps[list[Order]]:
+def _search_steps(queue: str, search: LostPageSearch) -> Steps[list[Order]]:
     search.moved_to = yield from _destination_steps(queue, search.moved_to, "")
     found: list[Order] = []
     while (call := search.next_call()) is not None:
-        envelope, _ = yield _Send(call)
+        envelope, _ = yield Send(call)
         found.extend(search.take(_decode(envelope, call.label)))
     return found
 
 
-def _check_recovery_steps(state: _Drain, store_time: StoreTime) -> _Steps[None]:
+def _check_recovery_steps(state: _Drain) -> Steps[None]:
     """Before the first destructive load: can a lost page be found again? If not, refuse to start."""
     moved_to = state.moved_to
     assert moved_to is not None
@@ -724,9 +705,9 @@ def _check_recovery_steps(state: _Drain, store_time: StoreTime) -> _Steps[None]:
     try:
         state.moved_to = yield from _destination_steps(state.queue, moved_to, advice)
         # The search a recovery runs, over an empty window: proves the token may run it.
-        now = datetime.fromtimestamp(math.floor(store_time.clock()), tz=timezone.utc)
+        now = datetime.fromtimestamp(math.floor((yield Now())), tz=timezone.utc)
         probe = member_of(state.moved_to) & (F.dt_updated >= now)
-        yield _Send(list_call(OrderQuery.build(where=probe, columns=()), 1))
+        yield Send(list_call(OrderQuery.build(where=probe, columns=()), 1))
     except AuthenticationError as exc:
         if exc.is_clock_skew:
             raise
@@ -740,7 +721,7 @@ def _check_recovery_steps(state: _Drain, store_time: StoreTime) -> _Steps[None]:
         ) from exc
 
 
-def _recover_steps(state: _Drain, since: datetime, cause: MivaError) -> _Steps[None]:
+def _recover_steps(state: _Drain, since: datetime, cause: MivaError) -> Steps[None]:
     """A load's answer was lost: hand out the orders it moved, found in ``moved_to``, as a recovered page."""
     if state.moved_to is None:
         raise state.lost(since, cause, note=" (recovery was off: moved_to=None)") from cause
@@ -757,7 +738,7 @@ def _recover_steps(state: _Drain, since: datetime, cause: MivaError) -> _Steps[N
     state.searched(search)
 
 
-def _sweep_steps(state: _Drain) -> _Steps[None]:
+def _sweep_steps(state: _Drain) -> Steps[None]:
     """After a drain that lost answers: search once more, from the first loss on.
 
     A store still working when its answer was cut off (a read timeout) moves the orders after the search
@@ -769,11 +750,11 @@ def _sweep_steps(state: _Drain) -> _Steps[None]:
     state.swept(search)
 
 
-def _hand_out_steps(state: _Drain, search: LostPageSearch, cause: MivaError | None) -> _Steps[None]:
+def _hand_out_steps(state: _Drain, search: LostPageSearch, cause: MivaError | None) -> Steps[None]:
     """Run a search for lost orders, handing each batch found to the handler as a recovered page."""
     while (call := search.next_call()) is not None:
         try:
-            envelope, _ = yield _Send(call)
+            envelope, _ = yield Send(call)
             orders = search.take(_decode(envelope, call.label))
         except MivaError as exc:
             what = "the search failed too" if cause is not None else "the final search for late moves failed"
@@ -782,21 +763,21 @@ def _hand_out_steps(state: _Drain, search: LostPageSearch, cause: MivaError | No
             continue
         page = state.deliver(orders, recovered=True)
         try:
-            state.handled((yield _Handle(page)))
+            state.handled((yield Handle(page)))
         except BaseException:
             state.lost_page_warning()
             raise
 
 
-def _drain_steps(state: _Drain, store_time: StoreTime) -> _Steps[DrainReport]:
+def _drain_steps(state: _Drain, store_time: StoreTime) -> Steps[DrainReport]:
     if state.moved_to is not None:
-        yield from _check_recovery_steps(state, store_time)
+        yield from _check_recovery_steps(state)
     while (call := state.load_call()) is not None:
-        since = store_time.before_load()
+        since = store_time.before_load((yield Now()))
         try:
-            sent = store_time.clock()
-            envelope, response = yield _Send(call)
-            state.load_took(store_time.clock() - sent)
+            sent = yield Now()
+            envelope, response = yield Send(call)
+            state.load_took((yield Now()) - sent)
             page = _decode(envelope, call.label)
         except MivaError as exc:
             if state.acknowledge:
@@ -815,10 +796,10 @@ def _drain_steps(state: _Drain, store_time: StoreTime) -> _Steps[DrainReport]:
                 raise exc
             continue
         state.lost_in_a_row = 0
-        if not state.loaded(page, _server_time(response, store_time.clock())):
+        if not state.loaded(page, _server_time(response, (yield Now()))):
             break
         try:
-            accepted = state.handled((yield _Handle(DrainPage(state.page))))
+            accepted = state.handled((yield Handle(DrainPage(state.page))))
         except BaseException:
             if not state.acknowledge:
                 state.lost_page_warning()
@@ -826,13 +807,13 @@ def _drain_steps(state: _Drain, store_time: StoreTime) -> _Steps[DrainReport]:
         if not state.acknowledge:
             check = state.destination_call()
             if check is not None:
-                envelope, _ = yield _Send(check)
+                envelope, _ = yield Send(check)
                 state.destination_checked(_decode(envelope, check.label))
             continue  # the load itself took these orders out of the queue
         guard = state.guard_query(accepted)
         fresh = None
         if guard is not None:
-            envelope, _ = yield _Send(guard)
+            envelope, _ = yield Send(guard)
             fresh = _decode(envelope, guard.label)
         safe = state.unchanged(accepted, fresh)
         result = (yield from _ack_steps(safe)) if safe else AckResult(0, 0)
@@ -919,19 +900,18 @@ def _decode(envelope: Mapping[str, Any], function: str) -> Page[Order]:
 class Queues(_QueuesBase):
     """Order workflow queues for :class:`~mivaorders.Client` (``client.queues``)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, driver: Driver) -> None:
         self._client = client
-        self._store_time = StoreTime(client._config.clock)
+        self._driver = driver
+        self._store_time = StoreTime()
 
     def __repr__(self) -> str:
         return _display.resource_repr(self, self._client)
 
     def list_queues(self) -> list[Queue]:
         """The store's queues, discovered through ``OrderCustomFieldList_Load``."""
-        envelope, response = self._client._run(
-            Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT)
-        )
-        self._store_time.saw(response)
+        call = Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT)
+        envelope, _ = self._drive(ask(call))
         return _queues_from(envelope)
 
     def load(
@@ -975,24 +955,8 @@ class Queues(_QueuesBase):
         search = self._lost_page_search(lost, moved_to, columns, passphrase, exclude, page_size)
         return self._drive(_search_steps(_queue_of(lost), search))
 
-    def _drive(self, steps: _Steps[T], handler: Handler | None = None) -> T:
-        answer: Any = None
-        failure: BaseException | None = None
-        while True:
-            try:
-                step = steps.send(answer) if failure is None else steps.throw(failure)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            answer, failure = None, None
-            try:
-                if isinstance(step, _Send):
-                    answer = self._client._run(step.call)
-                    self._store_time.saw(answer[1])
-                else:
-                    assert handler is not None
-                    answer = handler(step.orders)
-            except BaseException as exc:  # the steps decide what a failure means, then re-raise
-                failure = exc
+    def _drive(self, steps: Steps[T], handler: Handler | None = None) -> T:
+        return self._driver.run(steps, handler, self._store_time.saw)
 
     def acknowledge(self, order_ids: Iterable[int]) -> AckResult:
         """Acknowledge orders (at most 100 ids a call; what the store's time budget left is re-sent)."""
@@ -1036,7 +1000,7 @@ class Queues(_QueuesBase):
             guard_updates=guard_updates,
             max_pages=max_pages,
             moved_to=moved_to,
-            config=self._client._config,
+            config=self._driver.config,
         )
         return self._drive(_drain_steps(state, self._store_time), handler)
 
@@ -1044,9 +1008,10 @@ class Queues(_QueuesBase):
 class AsyncQueues(_QueuesBase):
     """Order workflow queues for :class:`~mivaorders.AsyncClient`; see :class:`Queues`."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, driver: AsyncDriver) -> None:
         self._client = client
-        self._store_time = StoreTime(client._config.clock)
+        self._driver = driver
+        self._store_time = StoreTime()
 
     def __repr__(self) -> str:
         return _display.resource_repr(self, self._client)
@@ -1054,8 +1019,7 @@ class AsyncQueues(_QueuesBase):
     async def list_queues(self) -> list[Queue]:
         """The store's queues; see :meth:`Queues.list_queues`."""
         call = Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT)
-        envelope, response = await self._client._run(call)
-        self._store_time.saw(response)
+        envelope, _ = await self._drive(ask(call))
         return _queues_from(envelope)
 
     async def load(
@@ -1090,26 +1054,8 @@ class AsyncQueues(_QueuesBase):
         search = self._lost_page_search(lost, moved_to, columns, passphrase, exclude, page_size)
         return await self._drive(_search_steps(_queue_of(lost), search))
 
-    async def _drive(self, steps: _Steps[T], handler: AsyncHandler | None = None) -> T:
-        answer: Any = None
-        failure: BaseException | None = None
-        while True:
-            try:
-                step = steps.send(answer) if failure is None else steps.throw(failure)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            answer, failure = None, None
-            try:
-                if isinstance(step, _Send):
-                    answer = await self._client._run(step.call)
-                    self._store_time.saw(answer[1])
-                else:
-                    assert handler is not None
-                    answer = handler(step.orders)
-                    if inspect.isawaitable(answer):
-                        answer = await answer
-            except BaseException as exc:  # the steps decide what a failure means, then re-raise
-                failure = exc
+    async def _drive(self, steps: Steps[T], handler: AsyncHandler | None = None) -> T:
+        return await self._driver.run(steps, handler, self._store_time.saw)
 
     async def acknowledge(self, order_ids: Iterable[int]) -> AckResult:
         """Acknowledge orders; see :meth:`Queues.acknowledge`."""
@@ -1141,6 +1087,6 @@ class AsyncQueues(_QueuesBase):
             guard_updates=guard_updates,
             max_pages=max_pages,
             moved_to=moved_to,
-            config=self._client._config,
+            config=self._driver.config,
         )
         return await self._drive(_drain_steps(state, self._store_time), handler)

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ._conversation import ask
 from ._exceptions import ArgumentError, MivaError
 from ._page import Page
 from ._writeback import (
@@ -32,6 +33,7 @@ from .models import OrderShipment
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
+    from ._conversation import AsyncDriver, Driver
 
 __all__ = ["AsyncShipments", "ShipmentUpdate", "Shipments"]
 
@@ -65,8 +67,9 @@ def _updates(
 class Shipments:
     """Shipments for :class:`~mivaorders.Client` (``client.shipments``)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, driver: Driver) -> None:
         self._client = client
+        self._driver = driver
 
     def create(self, order_id: int, line_ids: Iterable[int]) -> OrderShipment:
         """Put these lines of the order into a new shipment (status picking, no tracking yet).
@@ -77,7 +80,7 @@ class Shipments:
         """
         call = create_call(order_id, line_ids)
         try:
-            envelope, _ = self._client._run(call)
+            envelope, _ = self._driver.run(ask(call))
         except MivaError as exc:
             raise uncertain(exc, call) from exc
         return decode_created(envelope)
@@ -99,7 +102,7 @@ class Shipments:
         Unknown shipment ids are skipped by the store silently.
         """
         updates = _updates(shipment_id, tracking_number, tracking_type, cost, mark_shipped, more)
-        self._client._run(update_call(updates))
+        self._driver.run(ask(update_call(updates)))
 
     def list(
         self,
@@ -127,7 +130,7 @@ class Shipments:
             items=items,
             include_order=include_order,
         )
-        envelope, _ = self._client._run(call)
+        envelope, _ = self._driver.run(ask(call))
         return decode_shipments(envelope)
 
     def get(self, shipment_id: int) -> OrderShipment | None:
@@ -139,14 +142,15 @@ class Shipments:
 class AsyncShipments:
     """Shipments for :class:`~mivaorders.AsyncClient`; see :class:`Shipments`."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, driver: AsyncDriver) -> None:
         self._client = client
+        self._driver = driver
 
     async def create(self, order_id: int, line_ids: Iterable[int]) -> OrderShipment:
         """Create a shipment, never sent twice; see :meth:`Shipments.create`."""
         call = create_call(order_id, line_ids)
         try:
-            envelope, _ = await self._client._run(call)
+            envelope, _ = await self._driver.run(ask(call))
         except MivaError as exc:
             raise uncertain(exc, call) from exc
         return decode_created(envelope)
@@ -163,7 +167,7 @@ class AsyncShipments:
     ) -> None:
         """Set tracking number, type and cost (always all three); see :meth:`Shipments.update`."""
         updates = _updates(shipment_id, tracking_number, tracking_type, cost, mark_shipped, more)
-        await self._client._run(update_call(updates))
+        await self._driver.run(ask(update_call(updates)))
 
     async def list(
         self,
@@ -186,7 +190,7 @@ class AsyncShipments:
             items=items,
             include_order=include_order,
         )
-        envelope, _ = await self._client._run(call)
+        envelope, _ = await self._driver.run(ask(call))
         return decode_shipments(envelope)
 
     async def get(self, shipment_id: int) -> OrderShipment | None:
