@@ -48,6 +48,7 @@ __all__ = [
     "structure_model",
     "structure_order",
     "structure_page",
+    "unstructure_order",
 ]
 
 T = TypeVar("T")
@@ -671,11 +672,21 @@ def make_converter() -> MivaConverter:
 #: The library's converter: ``converter.structure(data, Order)``, ``converter.unstructure(order)``.
 converter: MivaConverter = make_converter()
 
+# What the library itself decodes and writes with when no converter is passed. Private, so hooks a user
+# registers on the public ``converter`` never change what webhooks parse or sinks store.
+_BUILDER = _Builder()
+_ENCODER = _Encoder(_BUILDER)
+
 
 def _builder_of(conv: MivaConverter | None) -> _Builder:
-    builder = (conv or converter)._miva_builder
+    builder = _BUILDER if conv is None else conv._miva_builder
     assert builder is not None
     return builder
+
+
+def unstructure_order(order: models.Order) -> dict[str, Any]:
+    """The order as Miva's JSON object (what ``converter.unstructure(order)`` gives, whatever its hooks)."""
+    return _ENCODER.unstructure(order)
 
 
 def _build_one(builder: _Builder, data: Any, cls: type[T], function: str | None) -> T:

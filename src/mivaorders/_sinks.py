@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from . import _json
-from ._converter import converter
+from ._converter import unstructure_order
 from ._exceptions import ArgumentError
 from ._validate import callable_, shown
 from .models import Order
@@ -87,7 +87,7 @@ class TransactionalSink(Sink, CheckpointStore, Protocol):
 
 def order_json(order: Order) -> bytes:
     """The order as Miva rendered it (unknown keys included), exact decimals, as compact JSON bytes."""
-    return _json.dumps(converter.unstructure(order))
+    return _json.dumps(unstructure_order(order))
 
 
 def _stamp(moment: datetime | None) -> int:
