@@ -38,6 +38,7 @@ from . import models
 from ._bounds import MONEY_DIGITS, MONEY_LIMIT
 from ._exceptions import ResponseValidationError
 from ._page import Page
+from ._unix_time import from_unix_seconds, unix_seconds
 
 __all__ = [
     "MivaConverter",
@@ -194,11 +195,9 @@ def _c_ts(value: object) -> datetime | None:
         return None
     if type(value) is not int:
         raise _wrong("timestamp (integer or {time_t: …})", value)
-    if value == 0:
-        return None
     try:
-        return datetime.fromtimestamp(value, _UTC)
-    except (OverflowError, OSError, ValueError):
+        return from_unix_seconds(value)
+    except ValueError:
         raise _Invalid("invalid timestamp", repr(value)) from None
 
 
@@ -538,7 +537,7 @@ class _Encoder:
                 return 0
             if value.tzinfo is None:
                 value = value.replace(tzinfo=_UTC)
-            return int(value.timestamp())
+            return unix_seconds(value)
         if kind == "obj":
             return self.unstructure(value)
         if kind == "seq":

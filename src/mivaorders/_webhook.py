@@ -17,7 +17,6 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime
 from itertools import accumulate
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -28,6 +27,7 @@ from . import _json
 from ._bounds import MAX_BODY_COMMAS, MAX_BODY_CONTAINERS
 from ._converter import structure_order
 from ._exceptions import ConfigurationError, ResponseValidationError, WebhookError
+from ._unix_time import unix_seconds
 from .models import Order
 
 __all__ = [
@@ -210,13 +210,9 @@ def is_complete(order: Order, *, admin_sources: Collection[str] = ADMIN_SOURCES)
     return order.pay_id != 0 or order.total_auth > 0 or order.total_capt > 0
 
 
-def _unix(moment: datetime | None) -> int:
-    return 0 if moment is None else int(moment.timestamp())
-
-
 def dedupe_key(order: Order) -> DedupeKey:
     """``(id, dt_updated as unix seconds)``: equal for repeated deliveries of the same order state."""
-    return (order.id, _unix(order.dt_updated))
+    return (order.id, unix_seconds(order.dt_updated))
 
 
 # ---------------------------------------------------------------------------------- seen store
