@@ -60,6 +60,7 @@ from ._columns import (
     is_custom_field_column,
 )
 from ._exceptions import FilterError
+from ._validate import whole_number
 
 __all__ = [
     # the builder
@@ -572,9 +573,13 @@ class Field:
                 raise _field_error(self.name, f"{value!r} is not one of {allowed} (case-sensitive)")
             return self._cond("EQ", value)
         if self.kind == "pay_id":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _field_error(self.name, f"takes a payment module id (int >= 0), not {value!r}")
-            return self._cond("EQ", str(value))
+            module_id = whole_number(
+                value,
+                f"filter field {self.name!r} (a payment module id, an int)",
+                minimum=0,
+                error=FilterError,
+            )
+            return self._cond("EQ", str(module_id))
         if not isinstance(value, str) or not value:
             raise _field_error(self.name, f"takes a non-empty product code (str), not {value!r}")
         return self._cond("EQ", value)
@@ -807,9 +812,7 @@ def raw(field: str, operator: str, value: str | None) -> Condition:
 
 
 def _entry(name: Literal["Customer_ID", "BusinessAccount_ID"], value: int) -> EntryFilter:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FilterError(f"{name}: takes a positive int id, not {value!r}")
-    return EntryFilter(name, value)
+    return EntryFilter(name, whole_number(value, f"{name} (a positive id)", error=FilterError))
 
 
 def customer_id(value: int) -> EntryFilter:
