@@ -471,9 +471,25 @@ def build_order(
     kind: str,
     n_items: int | None = None,
 ) -> OrderRecord:
-    """One placed order; ``kind`` is shopper, admin, unpaid or lostmodule. Events happen up to ``anchor``."""
-    c = data.counters
+    """One placed order; ``kind`` is shopper, admin, unpaid or lostmodule. Events happen up to ``anchor``.
+
+    The steps draw from ``rng`` in a fixed order: the same seed gives the same order.
+    """
     order = OrderRecord(_order_row(oid, orderdate), customer)
+    tax_rate = _set_addresses(rng, order, customer)
+    _set_source(rng, order.row, customer, kind)
+    _choose_shipping(rng, order.row)
+    _choose_payment_module(rng, order.row, kind)
+    _add_lines(data, rng, order, customer, n_items)
+    _add_charges_and_discounts(data, rng, order, kind)
+    recompute_totals(data, order, tax_rate)
+    _add_custom_fields(rng, order, customer)
+    _lifecycle(data, rng, order, kind, anchor)
+    return order
+
+
+def _set_addresses(rng: random.Random, order: OrderRecord, customer: CustomerRecord | None) -> Decimal:
+    """Ship and bill addresses (the customer's, or a guest's drawn here); returns the place's tax rate."""
     row = order.row
     if customer is not None:
         ship, bill = dict(customer.ship), dict(customer.bill)
@@ -489,10 +505,19 @@ def build_order(
         row["ship_" + key] = ship[key]
         row["bill_" + key] = bill[key]
     row["ship_res"] = not ship["comp"]
+    return rate
+
+
+def _set_source(rng: random.Random, row: dict[str, Any], customer: CustomerRecord | None, kind: str) -> None:
+    """Who placed the order: an admin (``user``) or the shopper."""
     if kind == "admin":
         row["source"], row["source_id"] = "user", rng.choice((3, 3, 0))
     else:
         row["source_id"] = customer.id if customer else 0
+
+
+def _choose_shipping(rng: random.Random, row: dict[str, Any]) -> None:
+    """The shipping module and method (a few orders use an uninstalled module, a few none)."""
     r = rng.random()
     row["ship_id"], row["ship_data"] = (
         (12, "GND")
@@ -509,6 +534,10 @@ def build_order(
         if r < 0.97
         else (0, "")
     )
+
+
+def _choose_payment_module(rng: random.Random, row: dict[str, Any], kind: str) -> None:
+    """The payment module: none for admin orders, check for unpaid ones, a deleted one for lostmodule."""
     if kind == "admin":
         row["pay_id"] = 0
     elif kind == "unpaid":
@@ -518,7 +547,16 @@ def build_order(
     else:
         row["pay_id"] = 14 if rng.random() < 0.7 else 9
 
-    # lines
+
+def _add_lines(
+    data: StoreData,
+    rng: random.Random,
+    order: OrderRecord,
+    customer: CustomerRecord | None,
+    n_items: int | None,
+) -> None:
+    """The order's lines, and sometimes a subscription line for a registered customer."""
+    row = order.row
     count = n_items if n_items is not None else rng.choice((1, 1, 2, 2, 2, 3, 3, 4, 5))
     subscribe = customer is not None and rng.random() < 0.08
     for i in range(count):
@@ -528,64 +566,79 @@ def build_order(
         item = _make_item(data, rng, order, product, rng.choice((1, 1, 1, 2, 3)))
         order.items.append(item)
     if subscribe and customer is not None:
-        item = _make_item(data, rng, order, PRODUCTS[12], rng.choice((1, 2)))
-        sub_id = c.next("subscription")
-        item.row["subscrp_id"], item.row["subterm_id"] = sub_id, 44
-        sub_total = Decimal(item.row["total"])
-        method = SHIP_MODULES.get(row["ship_id"], ("", "", {}))[2].get(row["ship_data"], "Unknown")
-        item.subscription = {
-            "id": sub_id,
-            "order_id": oid,
-            "line_id": item.row["line_id"],
-            "cust_id": customer.id,
-            "custpc_id": 3000 + customer.id,
-            "product_id": 410,
-            "subterm_id": 44,
-            "addr_id": customer.ship_id,
-            "ship_id": row["ship_id"],
-            "ship_data": row["ship_data"],
-            "quantity": item.row["quantity"],
-            "termrem": 0,
-            "termproc": 1,
-            "firstdate": json_datetime(orderdate),
-            "lastdate": json_datetime(orderdate),
-            "nextdate": json_datetime(orderdate + 30 * DAY),
-            "status": "active",
-            "message": "",
-            "cncldate": json_datetime(0),
-            "tax": q2(ZERO),
-            "formatted_tax": money(ZERO),
-            "shipping": q2(ZERO),
-            "formatted_shipping": money(ZERO),
-            "subtotal": q2(sub_total),
-            "formatted_subtotal": money(sub_total),
-            "total": q2(sub_total),
-            "formatted_total": money(sub_total),
-            "authfails": 0,
-            "lastafail": json_datetime(0),
-            "method": method,
-            "productsubscriptionterm": {
-                "id": 44,
-                "disp_order": 1,
-                "product_id": 410,
-                "frequency": "n",
-                "term": 0,
-                "descrip": "Every 30 days",
-                "n": 30,
-                "fixed_dow": 0,
-                "fixed_dom": 0,
-                "sub_count": 0,
-            },
-            "options": [
-                {"subscrp_id": sub_id, "templ_code": "", "attr_code": o["attr_code"], "value": o["value"]}
-                for o in item.options
-            ],
-        }
-        order.items.append(item)
+        order.items.append(_subscription_line(data, rng, order, customer))
     if any(PRODUCTS_BY_ID[it.row["product_id"]].kind == "digital" for it in order.items):
         row["stk_status"] = 0
 
-    # charges: shipping, coupon, tax
+
+def _subscription_line(
+    data: StoreData, rng: random.Random, order: OrderRecord, customer: CustomerRecord
+) -> ItemRecord:
+    """A line of the subscription product, with the subscription it starts."""
+    row = order.row
+    oid, orderdate = row["id"], row["orderdate"]
+    c = data.counters
+    item = _make_item(data, rng, order, PRODUCTS[12], rng.choice((1, 2)))
+    sub_id = c.next("subscription")
+    item.row["subscrp_id"], item.row["subterm_id"] = sub_id, 44
+    sub_total = Decimal(item.row["total"])
+    method = SHIP_MODULES.get(row["ship_id"], ("", "", {}))[2].get(row["ship_data"], "Unknown")
+    item.subscription = {
+        "id": sub_id,
+        "order_id": oid,
+        "line_id": item.row["line_id"],
+        "cust_id": customer.id,
+        "custpc_id": 3000 + customer.id,
+        "product_id": 410,
+        "subterm_id": 44,
+        "addr_id": customer.ship_id,
+        "ship_id": row["ship_id"],
+        "ship_data": row["ship_data"],
+        "quantity": item.row["quantity"],
+        "termrem": 0,
+        "termproc": 1,
+        "firstdate": json_datetime(orderdate),
+        "lastdate": json_datetime(orderdate),
+        "nextdate": json_datetime(orderdate + 30 * DAY),
+        "status": "active",
+        "message": "",
+        "cncldate": json_datetime(0),
+        "tax": q2(ZERO),
+        "formatted_tax": money(ZERO),
+        "shipping": q2(ZERO),
+        "formatted_shipping": money(ZERO),
+        "subtotal": q2(sub_total),
+        "formatted_subtotal": money(sub_total),
+        "total": q2(sub_total),
+        "formatted_total": money(sub_total),
+        "authfails": 0,
+        "lastafail": json_datetime(0),
+        "method": method,
+        "productsubscriptionterm": {
+            "id": 44,
+            "disp_order": 1,
+            "product_id": 410,
+            "frequency": "n",
+            "term": 0,
+            "descrip": "Every 30 days",
+            "n": 30,
+            "fixed_dow": 0,
+            "fixed_dom": 0,
+            "sub_count": 0,
+        },
+        "options": [
+            {"subscrp_id": sub_id, "templ_code": "", "attr_code": o["attr_code"], "value": o["value"]}
+            for o in item.options
+        ],
+    }
+    return item
+
+
+def _add_charges_and_discounts(data: StoreData, rng: random.Random, order: OrderRecord, kind: str) -> None:
+    """Shipping charge, a coupon now and then, and the members' price-group discount."""
+    row = order.row
+    oid = row["id"]
+    c = data.counters
     if row["ship_id"]:
         method = SHIP_MODULES.get(row["ship_id"], ("", "", {}))[2].get(row["ship_data"], "Express")
         amount = {
@@ -624,9 +677,10 @@ def build_order(
                 "total": 0,
             }
         )
-    recompute_totals(data, order, rate)
 
-    # custom fields
+
+def _add_custom_fields(rng: random.Random, order: OrderRecord, customer: CustomerRecord | None) -> None:
+    """The order's custom fields (gift message, delivery instructions, PO number ...)."""
     if rng.random() < 0.15:
         order.custom["gift_message"] = rng.choice(GIFT_MESSAGES)
     if rng.random() < 0.1:
@@ -639,9 +693,6 @@ def build_order(
         order.custom["signature_required"] = "1"
     if rng.random() < 0.1:
         order.custom["packing_tags"] = rng.sample(["fragile", "gift", "express", "zerbrechlich", "贈り物"], 2)
-
-    _lifecycle(data, rng, order, kind, anchor)
-    return order
 
 
 def _lifecycle(data: StoreData, rng: random.Random, order: OrderRecord, kind: str, anchor: int) -> None:
