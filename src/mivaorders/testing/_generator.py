@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from ._catalog import (
     ADMIN_NOTES,
     BUSINESSES,
@@ -696,59 +698,116 @@ def _add_custom_fields(rng: random.Random, order: OrderRecord, customer: Custome
 
 
 def _lifecycle(data: StoreData, rng: random.Random, order: OrderRecord, kind: str, anchor: int) -> None:
-    """Payments, shipping, backorders, cancellations, returns and notes, as far as the order's age allows."""
+    """Payments, shipping, backorders, cancellations, returns and notes, as far as the order's age allows.
+
+    The steps draw from ``rng`` in a fixed order: the same seed gives the same history.
+    """
     row = order.row
     t0 = row["orderdate"]
-    age = anchor - t0
-    total = Decimal(row["total"])
-    latest = t0
     brand = rng.choice(("Visa", "Visa", "Mastercard", "Amex", "Discover"))
     secid = 2 if row["pay_id"] == 14 and rng.random() < 0.4 else 0
     if kind in ("admin", "unpaid"):
         return
     auth_only = row["pay_id"] == 14 and rng.random() < 0.55
+    fate = _fate(rng, order, anchor - t0)
+    when = t0 + rng.randint(5, 90)
+    history = _History(data, rng, order, anchor, when, auth_only, secid, brand)
+    if fate in ("new", "processing"):
+        latest = history.not_shipped(processing=fate == "processing")
+    elif fate == "cancelled":
+        latest = history.cancelled()
+    else:
+        latest = history.shipped(partial=fate == "partial")
+    recompute_payments(order)
+    note_at = _maybe_admin_note(data, rng, order, anchor)
+    if note_at is not None:
+        latest = max(latest, note_at)
+    if rng.random() < 0.03:
+        order.auditlog = f"{datetime.fromtimestamp(t0, timezone.utc):%Y-%m-%d %H:%M:%S}: payment authorized"
+    row["dt_updated"] = max(row["dt_updated"], latest)
+    order.version = 0
+
+
+def _fate(rng: random.Random, order: OrderRecord, age: int) -> str:
+    """How far the order got: new (younger than two days), cancelled, partial, processing or shipped."""
     r = rng.random()
     if age < 2 * DAY:
-        fate = "new"
-    elif r < 0.04:
-        fate = "cancelled"
-    elif r < 0.09 and len(order.items) > 1:
-        fate = "partial"
-    elif r < 0.12:
-        fate = "processing"
-    else:
-        fate = "shipped"
-    when = t0 + rng.randint(5, 90)
-    if fate in ("new", "processing"):
-        if auth_only:
-            order.payments.append(_payment(data, rng, order, 3, total, total, when, secid=secid, brand=brand))
-        else:
-            order.payments.append(_payment(data, rng, order, 5, total, total, when, secid=secid, brand=brand))
+        return "new"
+    if r < 0.04:
+        return "cancelled"
+    if r < 0.09 and len(order.items) > 1:
+        return "partial"
+    if r < 0.12:
+        return "processing"
+    return "shipped"
+
+
+@attrs.define
+class _History:
+    """One order's history after it was placed; each step returns the time of its last event."""
+
+    data: StoreData
+    rng: random.Random
+    order: OrderRecord
+    anchor: int
+    when: int  # the first payment
+    auth_only: bool
+    secid: int
+    brand: str
+
+    def pay(self, kind: int, amount: Decimal, available: Decimal, at: int) -> PaymentRecord:
+        """Record a payment transaction of ``kind`` (3 auth, 4 capture, 5 auth+capture, 6 refund, 7 void)."""
+        payment = _payment(
+            self.data, self.rng, self.order, kind, amount, available, at, secid=self.secid, brand=self.brand
+        )
+        self.order.payments.append(payment)
+        return payment
+
+    def not_shipped(self, *, processing: bool) -> int:
+        """Paid (or authorized); some lines picked, and a processing order maybe packed."""
+        order, rng, when = self.order, self.rng, self.when
+        row = order.row
+        total = Decimal(row["total"])
+        latest = when
+        self.pay(3 if self.auth_only else 5, total, total, when)
         for it in order.items:
             if it.row["status"] == 0:
-                it.row["status"] = 100 if fate == "processing" or rng.random() < 0.5 else 0
+                it.row["status"] = 100 if processing or rng.random() < 0.5 else 0
         row["status"] = 100 if any(it.row["status"] == 100 for it in order.items) else 0
-        if fate == "processing" and rng.random() < 0.5:
+        if processing and rng.random() < 0.5:
             _shipment(
-                data, rng, order, [it for it in order.items if it.row["status"] == 100], when + 3600, False
+                self.data,
+                rng,
+                order,
+                [it for it in order.items if it.row["status"] == 100],
+                when + 3600,
+                False,
             )
             latest = when + 3600
-        latest = max(latest, when)
-    elif fate == "cancelled":
-        pay = _payment(data, rng, order, 3, total, ZERO, when, secid=secid, brand=brand)
-        order.payments.append(pay)
+        return max(latest, when)
+
+    def cancelled(self) -> int:
+        """Authorized, then voided; every line cancelled."""
+        order, rng, when = self.order, self.rng, self.when
+        total = Decimal(order.row["total"])
+        self.pay(3, total, ZERO, when)
         void_at = when + rng.randint(3600, DAY)
-        order.payments.append(_payment(data, rng, order, 7, total, ZERO, void_at, secid=secid, brand=brand))
+        self.pay(7, total, ZERO, void_at)
         for it in order.items:
             it.row["status"] = 300
-        row["status"] = 300
+        order.row["status"] = 300
         _recount(order)
-        latest = void_at
-    else:
+        return void_at
+
+    def shipped(self, *, partial: bool) -> int:
+        """Shipped (a partial order holds its last physical line back), captured, now and then returned."""
+        data, rng, order, anchor, when = self.data, self.rng, self.order, self.anchor, self.when
+        row = order.row
+        t0: int = row["orderdate"]
         ship_at = min(t0 + rng.randint(DAY // 2, 3 * DAY), anchor - 60)
         lines = [it for it in order.items if PRODUCTS_BY_ID[it.row["product_id"]].kind != "digital"]
         held: ItemRecord | None = None
-        if fate == "partial":
+        if partial:
             held = lines[-1] if lines else None
         if held is not None:
             held.row["status"] = 400
@@ -771,70 +830,67 @@ def _lifecycle(data: StoreData, rng: random.Random, order: OrderRecord, kind: st
         else:
             captured = total
         captured = q2(captured)
-        if auth_only:
-            order.payments.append(
-                _payment(data, rng, order, 3, total, total - captured, when, secid=secid, brand=brand)
-            )
-            order.payments.append(
-                _payment(data, rng, order, 4, captured, captured, ship_at, secid=secid, brand=brand)
-            )
+        if self.auth_only:
+            self.pay(3, total, total - captured, when)
+            self.pay(4, captured, captured, ship_at)
         else:
-            order.payments.append(_payment(data, rng, order, 5, total, total, when, secid=secid, brand=brand))
-            captured = total
+            self.pay(5, total, total, when)
         latest = ship_at
-        # a return on some shipped orders
         if held is None and len(shipped_lines) > 1 and rng.random() < 0.06:
-            line = shipped_lines[0]
-            rid = data.counters.next("rma")
-            issued = min(ship_at + rng.randint(2, 10) * DAY, anchor - 120)
-            received = issued + rng.randint(2, 6) * DAY if rng.random() < 0.7 else 0
-            if received > anchor - 60:
-                received = 0
-            code = f"RMA-{order.id}-1"
-            line.row.update(
-                {
-                    "rma_id": rid,
-                    "rma_code": code,
-                    "rma_dt_issued": issued,
-                    "rma_dt_recvd": received,
-                    "status": 600 if received else 500,
-                }
-            )
-            order.returns.append(
-                {
-                    "id": rid,
-                    "order_id": order.id,
-                    "code": code,
-                    "status": 600 if received else 500,
-                    "dt_issued": issued,
-                    "dt_recvd": received,
-                }
-            )
-            latest = max(latest, issued)
-            if received:
-                refund = q2(Decimal(line.row["total"]) + Decimal(line.row["tax"]))
-                capt_row = order.payments[-1]
-                capt_row.row["available"] = q2(Decimal(capt_row.row["amount"]) - refund)
-                capt_row.row["formatted_available"] = money(capt_row.row["available"])
-                order.payments.append(
-                    _payment(data, rng, order, 6, refund, ZERO, received, secid=secid, brand=brand)
-                )
-                latest = max(latest, received)
-    recompute_payments(order)
-    if rng.random() < 0.08:
-        note_at = min(t0 + rng.randint(600, 3 * DAY), anchor - 30)
-        order.add_note(
-            rng.choice(ADMIN_NOTES),
-            note_at,
-            user_id=3,
-            admin_user="ops_user",
-            note_id=data.counters.next("note"),
+            latest = max(latest, self.returned(shipped_lines[0], ship_at))
+        return latest
+
+    def returned(self, line: ItemRecord, ship_at: int) -> int:
+        """A return of ``line`` (refunded once received)."""
+        data, rng, order, anchor = self.data, self.rng, self.order, self.anchor
+        rid = data.counters.next("rma")
+        issued = min(ship_at + rng.randint(2, 10) * DAY, anchor - 120)
+        received = issued + rng.randint(2, 6) * DAY if rng.random() < 0.7 else 0
+        if received > anchor - 60:
+            received = 0
+        code = f"RMA-{order.id}-1"
+        line.row.update(
+            {
+                "rma_id": rid,
+                "rma_code": code,
+                "rma_dt_issued": issued,
+                "rma_dt_recvd": received,
+                "status": 600 if received else 500,
+            }
         )
-        latest = max(latest, note_at)
-    if rng.random() < 0.03:
-        order.auditlog = f"{datetime.fromtimestamp(t0, timezone.utc):%Y-%m-%d %H:%M:%S}: payment authorized"
-    row["dt_updated"] = max(row["dt_updated"], latest)
-    order.version = 0
+        order.returns.append(
+            {
+                "id": rid,
+                "order_id": order.id,
+                "code": code,
+                "status": 600 if received else 500,
+                "dt_issued": issued,
+                "dt_recvd": received,
+            }
+        )
+        if not received:
+            return issued
+        refund = q2(Decimal(line.row["total"]) + Decimal(line.row["tax"]))
+        capt_row = order.payments[-1]
+        capt_row.row["available"] = q2(Decimal(capt_row.row["amount"]) - refund)
+        capt_row.row["formatted_available"] = money(capt_row.row["available"])
+        self.pay(6, refund, ZERO, received)
+        return max(issued, received)
+
+
+def _maybe_admin_note(data: StoreData, rng: random.Random, order: OrderRecord, anchor: int) -> int | None:
+    """Now and then an admin's note on the order; returns when it was written."""
+    if rng.random() >= 0.08:
+        return None
+    note_at: int = min(order.row["orderdate"] + rng.randint(600, 3 * DAY), anchor - 30)
+    order.add_note(
+        rng.choice(ADMIN_NOTES),
+        note_at,
+        user_id=3,
+        admin_user="ops_user",
+        note_id=data.counters.next("note"),
+    )
+    return note_at
 
 
 def add_item(data: StoreData, order: OrderRecord, product_code: str | None = None) -> ItemRecord:
