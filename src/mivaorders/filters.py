@@ -171,7 +171,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SECOND = timedelta(seconds=1)
 
 
-def _kind_of(name: str) -> _Kind:
+def _column_kind(name: str) -> _Kind:
     if name in TIMESTAMP_COLUMNS:
         return "timestamp"
     if name in INTEGER_COLUMNS:
@@ -528,7 +528,7 @@ class Field:
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "kind", _kind_of(name))
+        object.__setattr__(self, "kind", _column_kind(name))
 
     def __setattr__(self, key: str, value: object) -> NoReturn:
         raise AttributeError(f"{type(self).__name__} is immutable")
