@@ -28,6 +28,7 @@ from ._bounds import MAX_BODY_COMMAS, MAX_BODY_CONTAINERS
 from ._converter import structure_order
 from ._exceptions import ConfigurationError, ResponseValidationError, WebhookError
 from ._unix_time import unix_seconds
+from ._validate import whole_number
 from .models import Order
 
 __all__ = [
@@ -232,8 +233,7 @@ class LRUSeenStore:
     """
 
     def __init__(self, maxsize: int = 10_000) -> None:
-        if maxsize < 1:
-            raise ConfigurationError("LRUSeenStore maxsize must be at least 1")
+        whole_number(maxsize, "LRUSeenStore maxsize", error=ConfigurationError)
         self.maxsize = maxsize
         self._keys: OrderedDict[DedupeKey, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -359,8 +359,8 @@ class WebhookVerifier:
                 "a webhook verifier needs a token, Basic credentials or an IP allow-list "
                 "(or allow_unauthenticated=True)"
             )
-        if self.max_bytes < 1 or self.max_depth < 1:
-            raise ConfigurationError("max_bytes and max_depth must be positive")
+        whole_number(self.max_bytes, "max_bytes", error=ConfigurationError)
+        whole_number(self.max_depth, "max_depth", error=ConfigurationError)
 
     # -- the checks, in the order a receiver runs them (all before the body is read)
     def vet(self, request: WebhookRequest) -> None:
