@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Iterable
 
 import pytest
+import tenacity
 
 import mivaorders as mo
 from mivaorders import RetryPolicy
@@ -71,3 +74,96 @@ def test_unsafe_operations_need_proof_the_store_never_acted() -> None:
 def test_policy_validation(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=">="):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_attempts": 0},
+        {"max_attempts": 1.5},
+        {"max_time": -1},
+        {"initial_delay": float("nan")},
+        {"multiplier": 0.5},
+        {"jitter": "yes"},
+        {"retry_on": 3},
+        {"max_clock_skew_retries": -1},
+    ],
+)
+def test_bad_settings_are_configuration_errors(kwargs: dict[str, object]) -> None:
+    with pytest.raises(mo.ConfigurationError):
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def _failing_twice(retrying: Iterable[tenacity.AttemptManager]) -> int:
+    failures = 0
+    for attempt in retrying:
+        with attempt:
+            if failures < 2:
+                failures += 1
+                raise mo.HTTPStatusError(503)
+    return failures
+
+
+def test_the_predicate_is_asked_once_per_failure() -> None:
+    asked: list[Exception] = []
+
+    def retry_on(exc: Exception) -> float:
+        asked.append(exc)
+        return 0.25
+
+    policy = RetryPolicy(retry_on=retry_on, wait=False)
+    assert _failing_twice(policy.retrying(Safety.IDEMPOTENT, "Order_Load")) == 2
+    assert len(asked) == 2
+
+
+def test_the_predicate_is_asked_once_per_failure_with_waiting() -> None:
+    asked: list[Exception] = []
+    slept: list[float] = []
+
+    def retry_on(exc: Exception) -> float:
+        asked.append(exc)
+        return 0.0
+
+    policy = RetryPolicy(retry_on=retry_on)
+    retrying = policy.retrying(Safety.IDEMPOTENT, "Order_Load").copy(sleep=slept.append)
+    assert _failing_twice(retrying) == 2
+    assert len(asked) == 2
+    assert slept == [0.0, 0.0]
+
+
+def test_the_async_predicate_is_asked_once_per_failure() -> None:
+    asked: list[Exception] = []
+
+    def retry_on(exc: Exception) -> bool:
+        asked.append(exc)
+        return True
+
+    async def go() -> int:
+        failures = 0
+        async for attempt in RetryPolicy(retry_on=retry_on, wait=False).async_retrying(
+            Safety.IDEMPOTENT, "Order_Load"
+        ):
+            with attempt:
+                if failures < 2:
+                    failures += 1
+                    raise mo.TransportError("reset")
+        return failures
+
+    assert asyncio.run(go()) == 2
+    assert len(asked) == 2
+
+
+def test_clock_skew_retries_are_counted_per_request() -> None:
+    policy = RetryPolicy(wait=False, max_clock_skew_retries=1)
+    tries: list[int] = []
+
+    def request() -> None:
+        for attempt in policy.retrying(Safety.IDEMPOTENT, "Order_Load"):
+            with attempt:
+                tries.append(attempt.retry_state.attempt_number)
+                raise mo.AuthenticationError("Timestamp outside configured window")
+
+    for _ in range(2):  # a second request gets its own allowance
+        with pytest.raises(mo.AuthenticationError):
+            request()
+    assert tries == [1, 2, 1, 2]

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -38,6 +38,7 @@ from . import models
 from ._bounds import MONEY_DIGITS, MONEY_LIMIT
 from ._exceptions import ResponseValidationError
 from ._page import Page
+from ._unix_time import from_unix_seconds, unix_seconds
 
 __all__ = [
     "MivaConverter",
@@ -48,6 +49,7 @@ __all__ = [
     "structure_model",
     "structure_order",
     "structure_page",
+    "unstructure_order",
 ]
 
 T = TypeVar("T")
@@ -100,7 +102,7 @@ def _wrong(expected: str, value: object) -> _Invalid:
     return _Invalid(f"expected {expected}, {got}", shown)
 
 
-def _c_int(value: object, low: int = -(2**63)) -> int:
+def _decode_int(value: object, low: int = -(2**63)) -> int:
     if type(value) is int:
         if low <= value <= _INT_MAX:
             return value
@@ -126,7 +128,7 @@ def _text_ok(value: str) -> bool:
     return True
 
 
-def _c_str(value: object) -> str:
+def _decode_text(value: object) -> str:
     if type(value) is str:
         if _text_ok(value):
             return value
@@ -134,7 +136,7 @@ def _c_str(value: object) -> str:
     raise _wrong("string", value)
 
 
-def _c_bool(value: object) -> bool:
+def _decode_bool(value: object) -> bool:
     if value is True or value is False:
         return value
     if type(value) is int and value in (0, 1):
@@ -167,7 +169,7 @@ def _money(value: Decimal, shown: str) -> Decimal:
     return value
 
 
-def _c_dec(value: object) -> Decimal:
+def _decode_decimal(value: object) -> Decimal:
     if type(value) is Decimal:
         return _money(value, repr(str(value))[:40])
     if type(value) is int:
@@ -186,30 +188,28 @@ def _c_dec(value: object) -> Decimal:
     raise _wrong("number", value)
 
 
-def _c_ts(value: object) -> datetime | None:
+def _decode_datetime(value: object) -> datetime | None:
     if type(value) is dict and "time_t" in value:  # JSON_DateTime: only time_t is trusted
         value = value["time_t"]
     if value is None:
         return None
     if type(value) is not int:
         raise _wrong("timestamp (integer or {time_t: …})", value)
-    if value == 0:
-        return None
     try:
-        return datetime.fromtimestamp(value, _UTC)
-    except (OverflowError, OSError, ValueError):
+        return from_unix_seconds(value)
+    except ValueError:
         raise _Invalid("invalid timestamp", repr(value)) from None
 
 
-def _c_strseq(value: object) -> tuple[str, ...]:
+def _decode_strings(value: object) -> tuple[str, ...]:
     if type(value) is not list:
         raise _wrong("array of strings", value)
     for element in value:
-        _c_str(element)
+        _decode_text(element)
     return tuple(value)
 
 
-def _c_strmap(value: object) -> Mapping[str, str]:
+def _decode_string_map(value: object) -> Mapping[str, str]:
     if type(value) is not dict:
         raise _wrong("object of strings", value)
     for element in value.values():
@@ -256,7 +256,7 @@ def _plain(value: Any, where: Where, problems: _Problems) -> Any:
     return value
 
 
-def _c_cfv(value: object) -> Mapping[str, Mapping[str, models.CustomFieldValue]]:
+def _decode_custom_field_values(value: object) -> Mapping[str, Mapping[str, models.CustomFieldValue]]:
     if type(value) is not dict:
         raise _wrong("object {module: {code: value}}", value)
     result: dict[str, Mapping[str, models.CustomFieldValue]] = {}
@@ -267,7 +267,7 @@ def _c_cfv(value: object) -> Mapping[str, Mapping[str, models.CustomFieldValue]]
     return result
 
 
-def _make_c_enum(enum: type[IntEnum]) -> Callable[[object], IntEnum]:
+def _enum_decoder(enum: type[IntEnum]) -> Callable[[object], IntEnum]:
     def convert(value: object) -> IntEnum:
         if type(value) is not int:
             raise _wrong("integer code", value)
@@ -276,24 +276,32 @@ def _make_c_enum(enum: type[IntEnum]) -> Callable[[object], IntEnum]:
     return convert
 
 
-_CONVERT: dict[str, Callable[[Any], Any]] = {
-    "int": _c_int,
-    "str": _c_str,
-    "bool": _c_bool,
-    "dec": _c_dec,
-    "ts": _c_ts,
-    "strseq": _c_strseq,
-    "strmap": _c_strmap,
-    "cfv": _c_cfv,
+_DECODE_BY_KIND: dict[str, Callable[[Any], Any]] = {
+    "int": _decode_int,
+    "str": _decode_text,
+    "bool": _decode_bool,
+    "dec": _decode_decimal,
+    "ts": _decode_datetime,
+    "strseq": _decode_strings,
+    "strmap": _decode_string_map,
+    "cfv": _decode_custom_field_values,
 }
 
 
 # ------------------------------------------------------------------------------------- field table
+#: How a field is decoded: a scalar (``int``, ``str`` text, ``bool``, ``dec`` Decimal, ``ts`` a Unix
+#: timestamp, ``enum`` a status code), a nested model (``obj``) or a tuple of them (``seq``), a tuple of
+#: strings (``strseq``), a string map (``strmap``) or the custom-field values (``cfv``).
+DecodeKind = Literal["int", "str", "bool", "dec", "ts", "enum", "obj", "seq", "strseq", "strmap", "cfv"]
+
+
 @attrs.frozen
 class _Spec:
+    """How one model field is read from and written to Miva's JSON."""
+
     name: str  # attribute
     key: str  # JSON key
-    kind: str  # int str bool dec ts enum obj seq strseq strmap cfv
+    kind: DecodeKind
     target: Any  # enum class or model class
     required: bool
     omit: str  # never | none | empty | with
@@ -313,12 +321,19 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
-def _kind_of(tp: Any) -> tuple[str, Any]:
+def _decoding_kind(tp: Any) -> tuple[DecodeKind, Any]:
+    """The decoding kind of a field annotation, and its target (enum or model class) when it has one."""
     if tp is bool:
         return "bool", None
     if isinstance(tp, type) and issubclass(tp, IntEnum):
         return "enum", tp
-    for plain, kind in ((int, "int"), (str, "str"), (Decimal, "dec"), (datetime, "ts")):
+    plain_kinds: tuple[tuple[type, DecodeKind], ...] = (
+        (int, "int"),
+        (str, "str"),
+        (Decimal, "dec"),
+        (datetime, "ts"),
+    )
+    for plain, kind in plain_kinds:
         if tp is plain:
             return kind, None
     if isinstance(tp, type) and attrs.has(tp):
@@ -342,7 +357,7 @@ def _specs_of(cls: type) -> tuple[_Spec, ...]:
         tp = _strip_optional(a.type)
         target = None
         if kind is None:
-            kind, target = _kind_of(tp)
+            kind, target = _decoding_kind(tp)
         low = -(2**63)
         if a.name == "id" or a.name.endswith("_id"):
             low = 1 if (cls is models.Order and a.name == "id") else 0
@@ -479,10 +494,10 @@ class _Builder:
             if kind == "seq":
                 return self.build_list(spec.target, value, where, problems, spec.max_len)
             if kind == "int":
-                return _c_int(value, spec.low)
+                return _decode_int(value, spec.low)
             if kind == "enum":
-                return _make_c_enum(spec.target)(value)
-            return _CONVERT[kind](value)
+                return _enum_decoder(spec.target)(value)
+            return _DECODE_BY_KIND[kind](value)
         except _Invalid as exc:
             problems.add(where, exc.text(spec.sensitive))
             return None
@@ -537,7 +552,7 @@ class _Encoder:
                 return 0
             if value.tzinfo is None:
                 value = value.replace(tzinfo=_UTC)
-            return int(value.timestamp())
+            return unix_seconds(value)
         if kind == "obj":
             return self.unstructure(value)
         if kind == "seq":
@@ -634,13 +649,13 @@ def configure_converter(conv: cattrs.Converter) -> None:
     for cls in models.MODELS:
         conv.register_structure_hook(cls, _model_hook(builder, cls))
         conv.register_unstructure_hook(cls, encoder.unstructure)
-    conv.register_structure_hook(Decimal, _structure_scalar(_c_dec))
+    conv.register_structure_hook(Decimal, _structure_scalar(_decode_decimal))
     conv.register_unstructure_hook(Decimal, lambda value: value)
-    conv.register_structure_hook(datetime, _structure_scalar(_c_ts))
+    conv.register_structure_hook(datetime, _structure_scalar(_decode_datetime))
     conv.register_unstructure_hook(datetime, lambda value: encoder._encode(_TS_SPEC, value))
     conv.register_structure_hook_func(
         lambda tp: isinstance(tp, type) and issubclass(tp, IntEnum),
-        lambda value, tp: _structure_scalar(_make_c_enum(tp))(value, tp),
+        lambda value, tp: _structure_scalar(_enum_decoder(tp))(value, tp),
     )
     conv.register_structure_hook_func(
         _is_page,
@@ -671,11 +686,21 @@ def make_converter() -> MivaConverter:
 #: The library's converter: ``converter.structure(data, Order)``, ``converter.unstructure(order)``.
 converter: MivaConverter = make_converter()
 
+# What the library itself decodes and writes with when no converter is passed. Private, so hooks a user
+# registers on the public ``converter`` never change what webhooks parse or sinks store.
+_BUILDER = _Builder()
+_ENCODER = _Encoder(_BUILDER)
+
 
 def _builder_of(conv: MivaConverter | None) -> _Builder:
-    builder = (conv or converter)._miva_builder
+    builder = _BUILDER if conv is None else conv._miva_builder
     assert builder is not None
     return builder
+
+
+def unstructure_order(order: models.Order) -> dict[str, Any]:
+    """The order as Miva's JSON object (what ``converter.unstructure(order)`` gives, whatever its hooks)."""
+    return _ENCODER.unstructure(order)
 
 
 def _build_one(builder: _Builder, data: Any, cls: type[T], function: str | None) -> T:

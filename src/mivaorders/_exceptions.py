@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
 import httpx
 
 __all__ = [
@@ -44,10 +45,12 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "FieldError",
+    "FieldProblem",
     "FilterError",
     "HTTPStatusError",
     "InvalidParameterError",
     "ItemError",
+    "ItemProblem",
     "LostPageError",
     "MivaError",
     "NotFoundError",
@@ -66,7 +69,19 @@ __all__ = [
 
 
 class MivaError(Exception):
-    """The root of every error raised by mivaorders."""
+    """The root of every error raised by mivaorders.
+
+    ``function`` is the Miva function the failure belongs to, when there is one; the message then starts
+    with it (``Order_Load_Query: ...``).
+    """
+
+    function: str | None = None
+
+    def __init__(self, *args: object, function: str | None = None) -> None:
+        self.function = function
+        if function:
+            args = (f"{function}: {args[0] if args else ''}", *args[1:])
+        super().__init__(*args)
 
 
 class ConfigurationError(MivaError, ValueError):
@@ -101,51 +116,32 @@ class WebhookError(MivaError, ValueError):
         return f"WebhookError(reason={self.reason!r}, status={self.status})"
 
 
-class FieldError:
-    """One entry of Miva's ``error_fields``: the offending parameter and the server's message."""
+@attrs.frozen
+class FieldProblem:
+    """One entry of Miva's ``error_fields``: the offending parameter and the server's message.
 
-    __slots__ = ("field", "message")
+    A value, not an exception: :class:`APIError` carries them in ``field_errors``.
+    """
 
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"FieldError(field={self.field!r}, message={self.message!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, FieldError):
-            return NotImplemented
-        return (self.field, self.message) == (other.field, other.message)
-
-    def __hash__(self) -> int:
-        return hash((self.field, self.message))
+    field: str
+    message: str
 
 
-class ItemError:
-    """One entry of Miva's ``errors`` (list functions) or ``warnings``: a per-item problem."""
+@attrs.frozen
+class ItemProblem:
+    """One entry of Miva's ``errors`` (list functions) or ``warnings``: a per-item problem.
 
-    __slots__ = ("code", "identifier", "message")
+    A value, not an exception: :class:`APIError` carries them in ``item_errors`` and ``warnings``.
+    """
 
-    def __init__(self, identifier: str, code: str, message: str) -> None:
-        self.identifier = identifier
-        self.code = code
-        self.message = message
+    identifier: str
+    code: str
+    message: str
 
-    def __repr__(self) -> str:
-        return f"ItemError(identifier={self.identifier!r}, code={self.code!r}, message={self.message!r})"
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ItemError):
-            return NotImplemented
-        return (self.identifier, self.code, self.message) == (
-            other.identifier,
-            other.code,
-            other.message,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.identifier, self.code, self.message))
+#: The earlier names of :class:`FieldProblem` and :class:`ItemProblem`, kept as aliases.
+FieldError = FieldProblem
+ItemError = ItemProblem
 
 
 class APIError(MivaError):
@@ -163,12 +159,11 @@ class APIError(MivaError):
         function: str | None = None,
         error_code: str = "",
         error_field: str | None = None,
-        field_errors: Sequence[FieldError] = (),
-        item_errors: Sequence[ItemError] = (),
-        warnings: Sequence[ItemError] = (),
+        field_errors: Sequence[FieldProblem] = (),
+        item_errors: Sequence[ItemProblem] = (),
+        warnings: Sequence[ItemProblem] = (),
         processed: int | None = None,
     ) -> None:
-        self.function = function
         self.error_code = error_code
         self.error_message = error_message
         self.error_field = error_field
@@ -176,12 +171,12 @@ class APIError(MivaError):
         self.item_errors = tuple(item_errors)
         self.warnings = tuple(warnings)
         self.processed = processed
-        super().__init__(self._describe())
+        super().__init__(self._describe(), function=function)
 
     def _describe(self) -> str:
-        where = f"{self.function}: " if self.function else ""
+        """The message after the function name."""
         code = f"[{self.error_code}] " if self.error_code else ""
-        text = f"{where}{code}{self.error_message}"
+        text = f"{code}{self.error_message}"
         if self.field_errors:
             fields = "; ".join(f"{e.field}: {e.message}" for e in self.field_errors)
             text += f" ({fields})"
@@ -271,15 +266,13 @@ class HTTPStatusError(MivaError):
         retry_after: float | None = None,
     ) -> None:
         self.status_code = status_code
-        self.function = function
         self.reason = reason
         self.body_excerpt = body_excerpt
         self.retry_after = retry_after
-        where = f"{function}: " if function else ""
-        text = f"{where}HTTP {status_code}"
+        text = f"HTTP {status_code}"
         if reason:
             text += f" {reason}"
-        super().__init__(text)
+        super().__init__(text, function=function)
 
 
 class APIOfflineError(HTTPStatusError):
@@ -294,10 +287,8 @@ class TransportError(MivaError):
     """
 
     def __init__(self, message: str, *, function: str | None = None, maybe_sent: bool = True) -> None:
-        self.function = function
         self.maybe_sent = maybe_sent
-        where = f"{function}: " if function else ""
-        super().__init__(f"{where}{message}")
+        super().__init__(message, function=function)
 
 
 class RequestTimeoutError(TransportError):
@@ -363,10 +354,8 @@ class ResponseDecodeError(MivaError):
     """The response body is not the JSON promised (truncated, an HTML error page, not UTF-8 ...)."""
 
     def __init__(self, message: str, *, function: str | None = None, body_excerpt: str = "") -> None:
-        self.function = function
         self.body_excerpt = body_excerpt
-        where = f"{function}: " if function else ""
-        super().__init__(f"{where}{message}")
+        super().__init__(message, function=function)
 
 
 class ResponseValidationError(MivaError):
@@ -377,11 +366,9 @@ class ResponseValidationError(MivaError):
 
     def __init__(self, errors: Sequence[str], *, function: str | None = None) -> None:
         self.errors = tuple(errors)
-        self.function = function
-        where = f"{function}: " if function else ""
         shown = "; ".join(self.errors[:5])
         more = f" (+{len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
-        super().__init__(f"{where}response does not fit the model: {shown}{more}")
+        super().__init__(f"response does not fit the model: {shown}{more}", function=function)
 
 
 # Miva error codes that mean "the record is not there".
@@ -399,11 +386,11 @@ def _as_str(value: object) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
-def _item_errors(raw: object, code_key: str, message_key: str) -> list[ItemError]:
+def _item_errors(raw: object, code_key: str, message_key: str) -> list[ItemProblem]:
     if not isinstance(raw, list):
         return []
     return [
-        ItemError(
+        ItemProblem(
             _as_str(entry.get("identifier")),
             _as_str(entry.get(code_key)),
             _as_str(entry.get(message_key)),
@@ -419,7 +406,7 @@ def api_error_from_envelope(envelope: Mapping[str, Any], *, function: str | None
     message = _as_str(envelope.get("error_message")) or "unknown error"
     raw_fields = envelope.get("error_fields")
     field_errors = [
-        FieldError(_as_str(entry.get("error_field")), _as_str(entry.get("error_message")))
+        FieldProblem(_as_str(entry.get("error_field")), _as_str(entry.get("error_message")))
         for entry in (raw_fields if isinstance(raw_fields, list) else [])
         if isinstance(entry, Mapping)
     ]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from . import _json
 from ._exceptions import ArgumentError, ConfigurationError
 from ._sinks import Checkpoint, order_json
+from ._unix_time import unix_seconds
 from .models import Order
 
 try:
@@ -98,17 +98,13 @@ def create_order_tables(connection: psycopg.Connection[Any]) -> None:
         connection.execute(_ORDER_TABLES)
 
 
-def _stamp(moment: datetime | None) -> int:
-    return int(moment.timestamp()) if moment is not None else 0
-
-
 def _row(store_key: str, order: Order) -> tuple[Any, ...]:
     items = order.items
     return (
         store_key,
         order.id,
-        _stamp(order.dt_updated),
-        _stamp(order.orderdate),
+        unix_seconds(order.dt_updated),
+        unix_seconds(order.orderdate),
         int(order.status),
         int(order.pay_status),
         order.cust_id,
@@ -184,7 +180,7 @@ class PostgresSink:
         newest: dict[int, Order] = {}
         for order in orders:
             kept = newest.get(order.id)
-            if kept is None or _stamp(order.dt_updated) >= _stamp(kept.dt_updated):
+            if kept is None or unix_seconds(order.dt_updated) >= unix_seconds(kept.dt_updated):
                 newest[order.id] = order
         with db.cursor() as cursor:
             cursor.executemany(_UPSERT, [_row(self.store_key, o) for o in newest.values()], returning=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import _json
 from ._converter import structure_order
 from ._exceptions import ArgumentError, ResponseDecodeError
+from ._validate import whole_number
 from .models import Order
 
 __all__ = ["read_jsonl", "read_sqlite"]
@@ -71,8 +72,7 @@ def read_sqlite(path: str | os.PathLike[str], *, batch_size: int = 500) -> Itera
     The database is opened read-only and read ``batch_size`` rows at a time, so a sync may keep writing to
     it meanwhile (WAL mode). Each order appears once, in the newest version the sink kept.
     """
-    if batch_size < 1:
-        raise ArgumentError("batch_size must be at least 1")
+    whole_number(batch_size, "batch_size")
     source = Path(path)
     if not source.is_file():
         raise ArgumentError(f"no SQLite database at {str(source)!r}")

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import _json
 from ._asgi import Receive, Scope, Send, lifespan
-from .models import Order
-from .webhooks import (
+from ._webhook import (
     OrderIdNotification,
     SeenStore,
     WebhookError,
@@ -38,6 +37,7 @@ from .webhooks import (
     parse_order,
     parse_order_id,
 )
+from .models import Order
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -88,11 +88,13 @@ class _Core:
     def __init__(
         self,
         verifier: WebhookVerifier,
+        handler: AsyncOrderHandler,
         on_order_id: OrderIdHandler | None,
         seen: SeenStore | None,
         skip_incomplete: bool,
     ) -> None:
         self.verifier = verifier
+        self.handler = handler
         self.on_order_id = on_order_id
         self.seen = seen
         self.skip_incomplete = skip_incomplete
@@ -106,6 +108,18 @@ class _Core:
         if request.method.upper() == "GET":
             return parse_order_id(request.query, param=self.verifier.order_id_param)
         return parse_order(body, max_bytes=self.verifier.max_bytes, max_depth=self.verifier.max_depth)
+
+    @staticmethod
+    def has_body(request: WebhookRequest) -> bool:
+        """Whether the request's body is read (a POST); a vetted GET carries only the query."""
+        return request.method.upper() == "POST"
+
+    def call(self, event: Order | OrderIdNotification) -> object:
+        """Hand the event to its handler; the result may be awaitable (the async receiver awaits it)."""
+        if isinstance(event, Order):
+            return self.handler(event)
+        assert self.on_order_id is not None  # vet() refuses a GET when there is no on_order_id
+        return self.on_order_id(event)
 
     def skip(self, event: Order | OrderIdNotification) -> WebhookResponse | None:
         """An early 200 for a repeat or an incomplete order, else None (handle it)."""
@@ -127,7 +141,10 @@ class _Core:
         return _answer(200, {"ok": True})
 
     @staticmethod
-    def failed() -> WebhookResponse:
+    def failed(event: Order | OrderIdNotification, error: Exception) -> WebhookResponse:
+        """The 500 answer for a handler that raised ``error``."""
+        # The user's own exception (with traceback); the order itself is never logged.
+        logger.error("webhook handler failed for order %s", _event_id(event), exc_info=error)
         return _answer(500, {"error": "handler_failed"})
 
 
@@ -160,38 +177,27 @@ def handle_webhook(
     ``GET ?Order_ID=`` variant. ``seen`` skips repeats (by ``dedupe_key``); ``skip_incomplete`` answers
     200 without calling ``handler`` for admin orders that have no payment yet (:func:`is_complete`).
     """
-    core = _Core(verifier, on_order_id, seen, skip_incomplete)
+    core = _Core(verifier, handler, on_order_id, seen, skip_incomplete)
     request = WebhookRequest(method=method, query=query, headers=headers, remote_addr=remote_addr)
     try:
         core.vet(request)
         event = core.decode(request, bytes(body))
     except WebhookError as exc:
         return _rejected(exc, request)
-    return _dispatch_sync(core, event, handler, on_order_id)
+    return _dispatch_sync(core, event)
 
 
-def _dispatch_sync(
-    core: _Core,
-    event: Order | OrderIdNotification,
-    handler: OrderHandler,
-    on_order_id: Callable[[OrderIdNotification], object] | None,
-) -> WebhookResponse:
+def _dispatch_sync(core: _Core, event: Order | OrderIdNotification) -> WebhookResponse:
     early = core.skip(event)
     if early is not None:
         return early
     try:
-        if isinstance(event, Order):
-            result = handler(event)
-        else:
-            assert on_order_id is not None
-            result = on_order_id(event)
+        result = core.call(event)
         if inspect.isawaitable(result):
             _close_awaitable(result)
             raise TypeError("an async handler needs WebhookASGIApp; WSGI handlers must be plain functions")
-    except Exception:
-        # The user's own exception (with traceback); the order itself is never logged.
-        logger.exception("webhook handler failed for order %s", _event_id(event))
-        return core.failed()
+    except Exception as exc:
+        return core.failed(event, exc)
     return core.done(event)
 
 
@@ -261,7 +267,7 @@ class WebhookWSGIApp:
     ) -> None:
         self.handler = handler
         self.on_order_id = on_order_id
-        self._core = _Core(verifier, on_order_id, seen, skip_incomplete)
+        self._core = _Core(verifier, handler, on_order_id, seen, skip_incomplete)
 
     def __repr__(self) -> str:
         return f"WebhookWSGIApp(verifier={self._core.verifier!r})"
@@ -277,15 +283,11 @@ class WebhookWSGIApp:
         request = _wsgi_request(environ)
         try:
             self._core.vet(request)
-            body = (
-                _wsgi_body(environ, self._core.verifier.max_bytes)
-                if request.method.upper() == "POST"
-                else b""
-            )
+            body = _wsgi_body(environ, self._core.verifier.max_bytes) if self._core.has_body(request) else b""
             event = self._core.decode(request, body)
         except WebhookError as exc:
             return _rejected(exc, request)
-        return _dispatch_sync(self._core, event, self.handler, self.on_order_id)
+        return _dispatch_sync(self._core, event)
 
 
 # --------------------------------------------------------------------------------------------- ASGI
@@ -328,7 +330,7 @@ class WebhookASGIApp:
     ) -> None:
         self.handler = handler
         self.on_order_id = on_order_id
-        self._core = _Core(verifier, on_order_id, seen, skip_incomplete)
+        self._core = _Core(verifier, handler, on_order_id, seen, skip_incomplete)
 
     def __repr__(self) -> str:
         return f"WebhookASGIApp(verifier={self._core.verifier!r})"
@@ -367,11 +369,7 @@ class WebhookASGIApp:
         core = self._core
         try:
             core.vet(request)
-            body = (
-                await _asgi_body(receive, core.verifier.max_bytes)
-                if request.method.upper() == "POST"
-                else b""
-            )
+            body = await _asgi_body(receive, core.verifier.max_bytes) if core.has_body(request) else b""
             event = core.decode(request, body)
         except WebhookError as exc:
             return _rejected(exc, request)
@@ -379,14 +377,9 @@ class WebhookASGIApp:
         if early is not None:
             return early
         try:
-            if isinstance(event, Order):
-                result = self.handler(event)
-            else:
-                assert self.on_order_id is not None
-                result = self.on_order_id(event)
+            result = core.call(event)
             if inspect.isawaitable(result):
                 await result
-        except Exception:
-            logger.exception("webhook handler failed for order %s", _event_id(event))
-            return core.failed()
+        except Exception as exc:
+            return core.failed(event, exc)
         return core.done(event)

@@ -21,8 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from . import _json
-from ._converter import converter
+from ._converter import unstructure_order
 from ._exceptions import ArgumentError
+from ._unix_time import unix_seconds
 from ._validate import callable_, shown
 from .models import Order
 
@@ -87,11 +88,7 @@ class TransactionalSink(Sink, CheckpointStore, Protocol):
 
 def order_json(order: Order) -> bytes:
     """The order as Miva rendered it (unknown keys included), exact decimals, as compact JSON bytes."""
-    return _json.dumps(converter.unstructure(order))
-
-
-def _stamp(moment: datetime | None) -> int:
-    return int(moment.timestamp()) if moment is not None else 0
+    return _json.dumps(unstructure_order(order))
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -196,16 +193,16 @@ class SQLiteSink:
             self._db.execute("COMMIT")
 
     def _put(self, db: sqlite3.Connection, orders: Sequence[Order]) -> None:
-        now = int(datetime.now(timezone.utc).timestamp())
+        now = unix_seconds(datetime.now(timezone.utc))
         for order in orders:
-            stamp = _stamp(order.dt_updated)
+            stamp = unix_seconds(order.dt_updated)
             items = order.items
             cursor = db.execute(
                 _UPSERT,
                 (
                     order.id,
                     stamp,
-                    _stamp(order.orderdate),
+                    unix_seconds(order.orderdate),
                     int(order.status),
                     int(order.pay_status),
                     order.cust_id,

@@ -60,6 +60,7 @@ from ._columns import (
     is_custom_field_column,
 )
 from ._exceptions import FilterError
+from ._validate import whole_number
 
 __all__ = [
     # the builder
@@ -170,7 +171,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SECOND = timedelta(seconds=1)
 
 
-def _kind_of(name: str) -> _Kind:
+def _column_kind(name: str) -> _Kind:
     if name in TIMESTAMP_COLUMNS:
         return "timestamp"
     if name in INTEGER_COLUMNS:
@@ -527,7 +528,7 @@ class Field:
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "kind", _kind_of(name))
+        object.__setattr__(self, "kind", _column_kind(name))
 
     def __setattr__(self, key: str, value: object) -> NoReturn:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -572,9 +573,13 @@ class Field:
                 raise _field_error(self.name, f"{value!r} is not one of {allowed} (case-sensitive)")
             return self._cond("EQ", value)
         if self.kind == "pay_id":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _field_error(self.name, f"takes a payment module id (int >= 0), not {value!r}")
-            return self._cond("EQ", str(value))
+            module_id = whole_number(
+                value,
+                f"filter field {self.name!r} (a payment module id, an int)",
+                minimum=0,
+                error=FilterError,
+            )
+            return self._cond("EQ", str(module_id))
         if not isinstance(value, str) or not value:
             raise _field_error(self.name, f"takes a non-empty product code (str), not {value!r}")
         return self._cond("EQ", value)
@@ -807,9 +812,7 @@ def raw(field: str, operator: str, value: str | None) -> Condition:
 
 
 def _entry(name: Literal["Customer_ID", "BusinessAccount_ID"], value: int) -> EntryFilter:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FilterError(f"{name}: takes a positive int id, not {value!r}")
-    return EntryFilter(name, value)
+    return EntryFilter(name, whole_number(value, f"{name} (a positive id)", error=FilterError))
 
 
 def customer_id(value: int) -> EntryFilter:

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 import attrs
 from attrs import field, frozen
 
+from ._unix_time import from_unix_seconds
+
 __all__ = [
     "Address",
     "BusinessAccount",
@@ -928,15 +930,6 @@ del _cls
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def _from_time_t(value: int) -> datetime | None:
-    if value == 0:
-        return None
-    try:
-        return datetime.fromtimestamp(value, timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError("invalid timestamp") from None
-
-
 def _decoded_fixer(times: tuple[str, ...]) -> Callable[[Any], None]:
     """msgspec's post-build hook: narrow the wire forms of timestamps (``0``, ``{"time_t": …}``).
 
@@ -956,7 +949,7 @@ def _decoded_fixer(times: tuple[str, ...]) -> Callable[[Any], None]:
                 if value.year == 1970 and value == _EPOCH:  # 0 means "not set"
                     set_slot(obj, name, None)
             elif value is not None:
-                set_slot(obj, name, _from_time_t(value.time_t))
+                set_slot(obj, name, from_unix_seconds(value.time_t))
 
     return fix
 

@@ -129,8 +129,11 @@ class RetryPolicy:
 
         The predicate's own number wins over the backoff; ``Retry-After`` is a floor, capped.
         """
+        return self._delay(exc, attempt, self.retry_on(exc))
+
+    def _delay(self, exc: Exception, attempt: int, verdict: bool | float | None) -> float:
+        """:meth:`delay_for` given the predicate's verdict, so one failure asks the predicate once."""
         seconds = self.backoff(attempt)
-        verdict = self.retry_on(exc)
         if isinstance(verdict, (int, float)) and not isinstance(verdict, bool):
             seconds = float(verdict)
         if isinstance(exc, HTTPStatusError) and exc.retry_after is not None:
@@ -150,50 +153,15 @@ class RetryPolicy:
 
     def _retrying_kwargs(self, safety: Safety, label: str) -> dict[str, Any]:
         """tenacity arguments for one request; the sync and async clients share them."""
-        skew_retries = [0]
-
-        def decide(state: tenacity.RetryCallState) -> bool:
-            outcome = state.outcome
-            if outcome is None or not outcome.failed:
-                return False
-            exc = outcome.exception()
-            if not isinstance(exc, Exception):
-                return False
-            verdict = self.should_retry(exc, safety)
-            if verdict is False:
-                return False
-            if isinstance(exc, AuthenticationError) and exc.is_clock_skew:
-                skew_retries[0] += 1
-                if skew_retries[0] > self.max_clock_skew_retries:
-                    return False
-            return True
-
-        def delay(state: tenacity.RetryCallState) -> float:
-            outcome = state.outcome
-            exc = outcome.exception() if outcome is not None else None
-            if not isinstance(exc, Exception):
-                return 0.0
-            return self.delay_for(exc, state.attempt_number) if self.wait else 0.0
-
-        def log_attempt(state: tenacity.RetryCallState) -> None:
-            outcome = state.outcome
-            exc = outcome.exception() if outcome is not None else None
-            logger.debug(
-                "%s: attempt %d failed (%s); retrying in %.2fs",
-                label,
-                state.attempt_number,
-                type(exc).__name__,
-                state.upcoming_sleep,
-            )
-
+        request = _RequestRetries(policy=self, safety=safety, label=label)
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.max_attempts)
         if self.wait:
             stop = stop | tenacity.stop_before_delay(self.max_time)
         return {
             "stop": stop,
-            "wait": delay,
-            "retry": decide,
-            "before_sleep": log_attempt,
+            "wait": request.delay,
+            "retry": request.decide,
+            "before_sleep": request.log_attempt,
             "reraise": True,
         }
 
@@ -207,6 +175,58 @@ class RetryPolicy:
         if not self.wait:
             return tenacity.AsyncRetrying(sleep=_async_no_sleep, **kwargs)
         return tenacity.AsyncRetrying(**kwargs)
+
+
+@attrs.define
+class _RequestRetries:
+    """The retry bookkeeping of one request: tenacity asks :meth:`decide`, then :meth:`delay`.
+
+    ``decide`` keeps the predicate's verdict for ``delay``, so each failure asks ``retry_on`` once;
+    ``clock_skew_retries`` counts the retries spent on a stale timestamp.
+    """
+
+    policy: RetryPolicy
+    safety: Safety
+    label: str
+    clock_skew_retries: int = 0
+    verdict: bool | float | None = None
+
+    def decide(self, state: tenacity.RetryCallState) -> bool:
+        exc = _failure(state)
+        if exc is None:
+            return False
+        self.verdict = self.policy.should_retry(exc, self.safety)
+        if self.verdict is False:
+            return False
+        if isinstance(exc, AuthenticationError) and exc.is_clock_skew:
+            self.clock_skew_retries += 1
+            if self.clock_skew_retries > self.policy.max_clock_skew_retries:
+                return False
+        return True
+
+    def delay(self, state: tenacity.RetryCallState) -> float:
+        exc = _failure(state)
+        if exc is None or not self.policy.wait:
+            return 0.0
+        return self.policy._delay(exc, state.attempt_number, self.verdict)
+
+    def log_attempt(self, state: tenacity.RetryCallState) -> None:
+        logger.debug(
+            "%s: attempt %d failed (%s); retrying in %.2fs",
+            self.label,
+            state.attempt_number,
+            type(_failure(state)).__name__,
+            state.upcoming_sleep,
+        )
+
+
+def _failure(state: tenacity.RetryCallState) -> Exception | None:
+    """The exception the attempt ended with, or ``None`` when it succeeded."""
+    outcome = state.outcome
+    if outcome is None or not outcome.failed:
+        return None
+    exc = outcome.exception()
+    return exc if isinstance(exc, Exception) else None
 
 
 def _sleep(seconds: float) -> None:
