@@ -29,6 +29,7 @@ from ._exceptions import FilterError
 from ._page import Page
 from ._page_size import AdaptivePageSize, PageFailure, PageSizer
 from ._query import OrderQuery
+from ._unix_time import unix_seconds
 from .filters import Expr, F
 from .models import Order
 
@@ -118,10 +119,8 @@ class Paging(Protocol):
 
 def _key_value(order: Order, column: str) -> int | Decimal:
     value = getattr(order, column)
-    if value is None:
-        return 0  # Miva sends 0 for unset timestamps; the model reads it as None
-    if isinstance(value, datetime):
-        return int(value.timestamp())
+    if value is None or isinstance(value, datetime):
+        return unix_seconds(value)  # None (Miva's 0, "never") back to 0
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (int, Decimal)):

@@ -60,6 +60,7 @@ from ._lost_pages import (
 from ._page import Page
 from ._page_size import DEFAULT_ADAPTIVE, MIVA_DEFAULT_BUDGET, AdaptivePageSize, PageSizer
 from ._query import OrderQuery, check_page_size
+from ._unix_time import unix_seconds
 from ._validate import MAX_ID, boolean, callable_, shown, whole_number
 from .filters import Expr, F, SortKey
 from .models import Order
@@ -583,7 +584,7 @@ class _Drain:
             now = current.get(order.id)
             if now is None:
                 continue  # gone (deleted or archived): nothing to acknowledge
-            stamp = int(now.dt_updated.timestamp()) if now.dt_updated else 0
+            stamp = unix_seconds(now.dt_updated)
             if stamp > boundary or _fingerprint(now) != _fingerprint(order):
                 continue  # changed after we read it: leave it queued, it comes back newer
             safe.append(order.id)
