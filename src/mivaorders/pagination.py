@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._columns import NUMERIC_COLUMNS, SORT_COLUMNS, TIMESTAMP_COLUMNS
 from ._exceptions import FilterError
 from ._page import Page
 from ._page_size import AdaptivePageSize, PageFailure, PageSizer
@@ -46,28 +47,8 @@ __all__ = [
     "Walk",
 ]
 
-_KEYSET_COLUMNS = frozenset(
-    {
-        "id",
-        "orderdate",
-        "dt_updated",
-        "dt_instock",
-        "batch_id",
-        "status",
-        "pay_status",
-        "source_id",
-        "total",
-        "total_ship",
-        "total_tax",
-        "total_auth",
-        "total_capt",
-        "total_rfnd",
-        "net_capt",
-        "pend_count",
-        "bord_count",
-        "note_count",
-    }
-)
+#: Columns a keyset walk can page by: the sortable numbers and timestamps (``ship_id`` cannot be sorted).
+_KEYSET_COLUMNS = (TIMESTAMP_COLUMNS | NUMERIC_COLUMNS) & SORT_COLUMNS
 
 
 @attrs.frozen
