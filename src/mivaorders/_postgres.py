@@ -10,12 +10,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 from . import _json
 from ._exceptions import ArgumentError, ConfigurationError
-from ._sinks import Checkpoint, order_json
-from ._unix_time import unix_seconds
+from ._sinks import Checkpoint, item_columns, order_columns
+from .incremental import latest_by_id
 from .models import Order
 
 try:
@@ -98,26 +99,8 @@ def create_order_tables(connection: psycopg.Connection[Any]) -> None:
         connection.execute(_ORDER_TABLES)
 
 
-def _row(store_key: str, order: Order) -> tuple[Any, ...]:
-    items = order.items
-    return (
-        store_key,
-        order.id,
-        unix_seconds(order.dt_updated),
-        unix_seconds(order.orderdate),
-        int(order.status),
-        int(order.pay_status),
-        order.cust_id,
-        order.batch_id,
-        order.total,  # Decimal -> numeric: exact
-        order.bill_email,
-        f"{order.bill_fname} {order.bill_lname}".strip(),
-        f"{order.ship_fname} {order.ship_lname}".strip(),
-        order.ship_state,
-        order.ship_cntry,
-        None if items is None else len(items),
-        order_json(order).decode("ascii"),  # numbers as Miva sent them; jsonb keeps numeric exactly
-    )
+def _numeric(value: Decimal) -> Decimal:
+    return value  # Decimal -> numeric: exact (and jsonb keeps the JSON's numbers exactly)
 
 
 class PostgresSink:
@@ -177,13 +160,10 @@ class PostgresSink:
         if not orders:
             return
         # One statement may not upsert a row twice: keep each order's newest version in the batch.
-        newest: dict[int, Order] = {}
-        for order in orders:
-            kept = newest.get(order.id)
-            if kept is None or unix_seconds(order.dt_updated) >= unix_seconds(kept.dt_updated):
-                newest[order.id] = order
+        newest = latest_by_id(orders)
+        rows = [(self.store_key, *order_columns(o, _numeric)) for o in newest.values()]
         with db.cursor() as cursor:
-            cursor.executemany(_UPSERT, [_row(self.store_key, o) for o in newest.values()], returning=True)
+            cursor.executemany(_UPSERT, rows, returning=True)
             written: list[int] = []
             while True:
                 row = cursor.fetchone()
@@ -201,22 +181,7 @@ class PostgresSink:
             )
             cursor.executemany(
                 "INSERT INTO order_items VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        self.store_key,
-                        order.id,
-                        item.line_id,
-                        item.code,
-                        item.sku,
-                        item.name,
-                        item.quantity,
-                        item.price,
-                        item.total,
-                        int(item.status),
-                    )
-                    for order in with_items
-                    for item in order.items or ()
-                ],
+                [(self.store_key, *row) for order in with_items for row in item_columns(order, _numeric)],
             )
 
     def _save(self, db: psycopg.Connection[Any], name: str, checkpoint: Checkpoint) -> None:

@@ -96,6 +96,50 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+# The row shapes the SQL sinks share (SQLite here, PostgreSQL in ``_postgres``); each sink says how it
+# stores money and adds its own key (``store_key``) or bookkeeping (``synced_at``) columns.
+
+
+def order_columns(order: Order, money: Callable[[Decimal], object]) -> tuple[object, ...]:
+    """The ``orders`` columns ``id`` through ``data`` of ``order``."""
+    items = order.items
+    return (
+        order.id,
+        unix_seconds(order.dt_updated),
+        unix_seconds(order.orderdate),
+        int(order.status),
+        int(order.pay_status),
+        order.cust_id,
+        order.batch_id,
+        money(order.total),
+        order.bill_email,
+        f"{order.bill_fname} {order.bill_lname}".strip(),
+        f"{order.ship_fname} {order.ship_lname}".strip(),
+        order.ship_state,
+        order.ship_cntry,
+        None if items is None else len(items),
+        order_json(order).decode("ascii"),  # numbers as Miva sent them
+    )
+
+
+def item_columns(order: Order, money: Callable[[Decimal], object]) -> list[tuple[object, ...]]:
+    """The ``order_items`` columns ``order_id`` through ``status`` of each line of ``order``."""
+    return [
+        (
+            order.id,
+            item.line_id,
+            item.code,
+            item.sku,
+            item.name,
+            item.quantity,
+            money(item.price),
+            money(item.total),
+            int(item.status),
+        )
+        for item in order.items or ()
+    ]
+
+
 # -- SQLite --------------------------------------------------------------------------------------
 
 _SCHEMA = """
@@ -195,48 +239,12 @@ class SQLiteSink:
     def _put(self, db: sqlite3.Connection, orders: Sequence[Order]) -> None:
         now = unix_seconds(datetime.now(timezone.utc))
         for order in orders:
-            stamp = unix_seconds(order.dt_updated)
-            items = order.items
-            cursor = db.execute(
-                _UPSERT,
-                (
-                    order.id,
-                    stamp,
-                    unix_seconds(order.orderdate),
-                    int(order.status),
-                    int(order.pay_status),
-                    order.cust_id,
-                    order.batch_id,
-                    _text(order.total),
-                    order.bill_email,
-                    f"{order.bill_fname} {order.bill_lname}".strip(),
-                    f"{order.ship_fname} {order.ship_lname}".strip(),
-                    order.ship_state,
-                    order.ship_cntry,
-                    None if items is None else len(items),
-                    order_json(order).decode("ascii"),
-                    now,
-                ),
-            )
-            if cursor.rowcount and items is not None:
+            cursor = db.execute(_UPSERT, (*order_columns(order, _text), now))
+            if cursor.rowcount and order.items is not None:
                 # The order row was written (new, or not older): its items follow it.
                 db.execute("DELETE FROM order_items WHERE order_id = ?", (order.id,))
                 db.executemany(
-                    "INSERT INTO order_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            order.id,
-                            item.line_id,
-                            item.code,
-                            item.sku,
-                            item.name,
-                            item.quantity,
-                            _text(item.price),
-                            _text(item.total),
-                            int(item.status),
-                        )
-                        for item in items
-                    ],
+                    "INSERT INTO order_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", item_columns(order, _text)
                 )
 
     def write(self, orders: Sequence[Order]) -> None:

@@ -45,6 +45,7 @@ from ._sinks import (
     TransactionalSink,
     order_json,
 )
+from ._unix_time import unix_seconds
 from ._validate import MAX_ID, aware_datetime, callable_, duration, shown, whole_number
 from .filters import PAYMENT_DATA, F, check_columns
 from .models import Order
@@ -84,10 +85,6 @@ _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Orders per checkpoint commit when neither batch_size nor a fixed page_size says otherwise.
 DEFAULT_BATCH_SIZE = 100
-
-
-def _epoch(moment: datetime | None) -> int:
-    return int(moment.timestamp()) if moment is not None else 0
 
 
 def _check_columns(columns: Iterable[str] | None) -> tuple[str, ...] | None:
@@ -202,7 +199,7 @@ class ByLastUpdate:
         if cursor is not None:
             # Resume mid-pull: everything before the cursor is stored. GE re-reads the cursor's second.
             return int(cursor[0]), timedelta(0)
-        return int(state.get("since", _epoch(self.since))), self.lookback
+        return int(state.get("since", unix_seconds(self.since))), self.lookback
 
     def pull(
         self, orders: Orders | AsyncOrders, checkpoint: Checkpoint | None
@@ -213,14 +210,14 @@ class ByLastUpdate:
     def after_batch(self, checkpoint: Checkpoint | None, batch: Sequence[Order]) -> Checkpoint:
         state = dict(_state(checkpoint, self.name))
         last = batch[-1]
-        state["cursor"] = [_epoch(last.dt_updated), last.id]
-        state.setdefault("since", _epoch(self.since))
+        state["cursor"] = [unix_seconds(last.dt_updated), last.id]
+        state.setdefault("since", unix_seconds(self.since))
         return Checkpoint(self.name, state)
 
     def after_pull(
         self, checkpoint: Checkpoint | None, pull: OrderIterator | AsyncOrderIterator
     ) -> Checkpoint:
-        return Checkpoint(self.name, {"since": _epoch(pull.watermark), "cursor": None})
+        return Checkpoint(self.name, {"since": unix_seconds(pull.watermark), "cursor": None})
 
 
 @attrs.frozen(kw_only=True)
@@ -294,7 +291,7 @@ class ByDateRange:
         if state.get("to") is not None:
             # Resuming a window: same bounds, after the last id stored.
             return int(state["from"]), int(state["to"]), int(state.get("after_id", 0))
-        low = int(state.get("from", _epoch(self.start)))
+        low = int(state.get("from", unix_seconds(self.start)))
         if checkpoint is not None:
             low -= int(self.lookback.total_seconds())
         high = math.floor(self.clock()) + 1  # through the current second
@@ -303,6 +300,7 @@ class ByDateRange:
     def _args(self, checkpoint: Checkpoint | None) -> tuple[datetime, datetime, Any]:
         low, high, after_id = self._window(checkpoint)
         where = F.id > after_id if after_id else None
+        # Not from_unix_seconds: these are window bounds, where 0 is the epoch itself, not "never".
         return (
             datetime.fromtimestamp(low, tz=timezone.utc),
             datetime.fromtimestamp(high, tz=timezone.utc),
@@ -387,7 +385,7 @@ def latest_by_id(orders: Iterable[Order]) -> dict[int, Order]:
     newest: dict[int, Order] = {}
     for order in orders:
         kept = newest.get(order.id)
-        if kept is None or _epoch(order.dt_updated) >= _epoch(kept.dt_updated):
+        if kept is None or unix_seconds(order.dt_updated) >= unix_seconds(kept.dt_updated):
             newest[order.id] = order
     return newest
 

@@ -25,10 +25,12 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._columns import NUMERIC_COLUMNS, SORT_COLUMNS, TIMESTAMP_COLUMNS
 from ._exceptions import FilterError
 from ._page import Page
 from ._page_size import AdaptivePageSize, PageFailure, PageSizer
 from ._query import OrderQuery
+from ._unix_time import unix_seconds
 from .filters import Expr, F
 from .models import Order
 
@@ -45,28 +47,8 @@ __all__ = [
     "Walk",
 ]
 
-_KEYSET_COLUMNS = frozenset(
-    {
-        "id",
-        "orderdate",
-        "dt_updated",
-        "dt_instock",
-        "batch_id",
-        "status",
-        "pay_status",
-        "source_id",
-        "total",
-        "total_ship",
-        "total_tax",
-        "total_auth",
-        "total_capt",
-        "total_rfnd",
-        "net_capt",
-        "pend_count",
-        "bord_count",
-        "note_count",
-    }
-)
+#: Columns a keyset walk can page by: the sortable numbers and timestamps (``ship_id`` cannot be sorted).
+_KEYSET_COLUMNS = (TIMESTAMP_COLUMNS | NUMERIC_COLUMNS) & SORT_COLUMNS
 
 
 @attrs.frozen
@@ -118,10 +100,8 @@ class Paging(Protocol):
 
 def _key_value(order: Order, column: str) -> int | Decimal:
     value = getattr(order, column)
-    if value is None:
-        return 0  # Miva sends 0 for unset timestamps; the model reads it as None
-    if isinstance(value, datetime):
-        return int(value.timestamp())
+    if value is None or isinstance(value, datetime):
+        return unix_seconds(value)  # None (Miva's 0, "never") back to 0
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (int, Decimal)):

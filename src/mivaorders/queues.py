@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from . import _display
-from ._columns import ADDRESS_PARTS
+from ._columns import ONDEMAND_COLUMNS, SEARCH_COLUMNS, SPECIAL_SEARCH_FIELDS
 from ._conversation import AsyncDriver, Driver, Handle, Now, Send, Steps, ask
 from ._converter import structure_page
 from ._decode import page_decoder
@@ -60,6 +60,7 @@ from ._lost_pages import (
 from ._page import Page
 from ._page_size import DEFAULT_ADAPTIVE, MIVA_DEFAULT_BUDGET, AdaptivePageSize, PageSizer
 from ._query import OrderQuery, check_page_size
+from ._unix_time import unix_seconds
 from ._validate import MAX_ID, boolean, callable_, shown, whole_number
 from .filters import Expr, F, SortKey
 from .models import Order
@@ -284,22 +285,20 @@ class _Acknowledging:
 
 def _fingerprint(order: Order) -> tuple[Any, ...]:
     """The base columns that a real edit changes and a workflow note does not."""
-    skip = {"dt_updated", "note_count"}
-    return tuple(
-        getattr(order, a.name)
-        for a in attrs.fields(type(order))
-        if a.name in _BASE_FIELDS and a.name not in skip
-    )
+    return tuple(getattr(order, a.name) for a in attrs.fields(type(order)) if a.name in _BASE_FIELDS)
 
 
-_BASE_FIELDS = frozenset(
-    [
-        "id", "pay_id", "batch_id", "status", "pay_status", "stk_status", "dt_instock", "orderdate",
-        "cust_id", "ship_res", "ship_id", "ship_data", "source", "source_id", "total", "total_ship",
-        "total_tax", "total_auth", "total_capt", "total_rfnd", "net_capt", "pend_count", "bord_count",
-        *(f"{side}_{part}" for side in ("ship", "bill") for part in ADDRESS_PARTS),
-    ]
-)  # fmt: skip
+#: What a workflow note changes on the order record (a note is not an edit).
+_NOTE_TOUCHED = frozenset({"dt_updated", "note_count"})
+
+#: Columns of the order record that are no search field, so the search catalog leaves them out.
+_UNSEARCHABLE_BASE = frozenset({"stk_status", "cust_id"})
+
+#: The order record's own columns bar what a note touches: the searchable ones that are neither joins
+#: (on-demand) nor the function's own search fields (``pay_id`` is both one of those and a column).
+_BASE_FIELDS = (
+    SEARCH_COLUMNS - ONDEMAND_COLUMNS - (SPECIAL_SEARCH_FIELDS - {"pay_id"}) - _NOTE_TOUCHED
+) | _UNSEARCHABLE_BASE
 
 
 def _server_time(response: httpx.Response, fallback: float) -> float:
@@ -583,7 +582,7 @@ class _Drain:
             now = current.get(order.id)
             if now is None:
                 continue  # gone (deleted or archived): nothing to acknowledge
-            stamp = int(now.dt_updated.timestamp()) if now.dt_updated else 0
+            stamp = unix_seconds(now.dt_updated)
             if stamp > boundary or _fingerprint(now) != _fingerprint(order):
                 continue  # changed after we read it: leave it queued, it comes back newer
             safe.append(order.id)
