@@ -18,7 +18,7 @@ The reference is Miva's official Python SDK (``merchantapi``), run from a scratc
 (c) ``client.orders.iter()`` with NO options (adaptive page size, keyset by id), sync;
 (d) the same, async;
 (e) ``client.orders.iter(page_size=1000)``;
-(f) sync ``FastPaging``: several pages per multicall request;
+(f) sync ``FastPaging``: several requests in flight from the sync driver's threads;
 (g) async ``FastPaging``: several requests in flight;
 (h) for reference, not a pull: the time spent only decoding the same Count=1000 responses (fetched
     untimed). It is the floor for any strategy that decodes every order in one Python process.
@@ -164,7 +164,9 @@ def decode_only(client: mivaorders.Client, count: int, tally: Tally) -> None:
     offset, decoding = 0, 0.0
     while True:
         call = _list_call(query.params(count=count, offset=offset))
-        response = client._send(client._call_request(call), call.label)
+        # Fetched with the client's own signed request, untimed and outside its retry and telemetry loop.
+        response = client._http.send(client._call_request(call))
+        response.read()
         started = time.perf_counter()
         page = _decode(client._read_call(call, response))
         tally.add_orders(page.items)

@@ -470,7 +470,11 @@ def test_an_iterator_resumes_after_a_caught_error(name: str, pull: Callable[[Any
                 failures += 1
                 continue
             got.append(order.id)
-    assert failures == 2
+    if name == "iter-fast":
+        # Several requests are in flight at once: both faults may strike before the first is raised.
+        assert 1 <= failures <= 2
+    else:
+        assert failures == 2
     assert sorted(set(got)) == sorted(store.truth())  # nothing skipped after the errors
     assert iterator.exhausted
     if name == "updated_since":

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -221,14 +222,36 @@ def test_iterator_streams_and_counts(store: FakeStore) -> None:
         _ = it.watermark
 
 
-def test_fast_paging_batches_pages_into_multicalls(store: FakeStore) -> None:
-    with store.client() as client:
-        http_requests: list[httpx.Request] = []
-        client._http.event_hooks["request"].append(http_requests.append)
+class _InFlight(httpx.BaseTransport):
+    """Counts the requests in flight at once (each lingers a little, as over a network)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+        self.bodies: list[bytes] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self.bodies.append(request.content)
+        try:
+            time.sleep(0.02)
+            return self.inner.handle_request(request)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_sync_fast_paging_has_concurrency_requests_in_flight(store: FakeStore) -> None:
+    # FastPaging(concurrency=n) means the same on both clients: n requests in flight, a page each.
+    transport = _InFlight(store.transport())
+    with store.client(http_client=httpx.Client(transport=transport)) as client:
         orders = list(client.orders.iter(page_size=20, paging=FastPaging(concurrency=4), columns=()))
-    assert len(orders) == len(store.truth())
-    pages = -(-len(orders) // 20)
-    assert len(http_requests) < pages  # several pages per HTTP request
+    assert sorted(o.id for o in orders) == sorted(store.truth())
+    assert not [body for body in transport.bodies if b'"Operations"' in body]  # one page per request
+    assert transport.most > 1
 
 
 # -- the pull methods ------------------------------------------------------------------------------

@@ -295,20 +295,6 @@ def test_failures_shrink_the_retried_page(kind: str, fault: Fault, why: str) -> 
     assert [change[2] for change in it.page_size_changes[:2]] == [why, why]
 
 
-def test_a_multicall_cut_short_by_the_store_shrinks_the_pages() -> None:
-    store = fresh_store(900)
-    store.faults.script(Fault.partial(1), when="after")
-    orders, counts, it = pull(
-        "sync",
-        store,
-        lambda c: c.orders.iter(paging=FastPaging(concurrency=3), columns=()),
-        clock=SteppingClock(store, 0.01),
-    )
-    assert sorted(o.id for o in orders) == sorted(store.truth())
-    assert it.page_size_changes[0] == (100, 50, "multicall cut short")
-    assert 50 in counts
-
-
 def test_the_same_steps_sync_and_async() -> None:
     store = fresh_store(1200)
 

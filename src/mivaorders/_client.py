@@ -778,7 +778,7 @@ async def _maybe_await(value: object) -> None:
 
 #: At most this many fetches of one stream in flight from the synchronous driver's threads (a pull's
 #: lanes bound it first: one page ahead per lane).
-_PREFETCH_THREADS = 8
+_PREFETCH_THREADS = 40  # threads start as needed: FastPaging's lanes (up to 32) and its tail lane
 
 
 _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
@@ -806,9 +806,9 @@ class _Fetching(Generic[_ClientT]):
 
 
 class _SyncDriver(_Fetching[Client]):
-    """Runs conversations with a :class:`Client`. A stream's fetches go out from a small thread pool, so
-    the next page is on its way while the caller consumes this one; the fetches waiting to go out go as
-    one request (a multicall)."""
+    """Runs conversations with a :class:`Client`. A stream's fetches go out from a thread pool, each as a
+    request of its own, so the next page is on its way while the caller consumes this one and
+    ``FastPaging(concurrency=n)`` has n requests in flight, as with :class:`AsyncClient`."""
 
     def run(
         self,
@@ -849,12 +849,8 @@ class _SyncDriver(_Fetching[Client]):
         clock = self.config.clock
         request = fetch.request()
         sent = clock()
-        answer: Any
         try:
-            if isinstance(request, Multicall):
-                answer, response = client._run_multicall(request)
-            else:
-                answer, response = client._run(request)
+            answer, response = client._run(request)
         except MivaError as exc:
             fetch.failed(exc)
             raise
@@ -871,7 +867,7 @@ class _SyncDriver(_Fetching[Client]):
 
     def stream(self, steps: Stream) -> Iterator[Any]:
         waiting: list[Launch] = []
-        flying: deque[tuple[list[int], Fetch, Future[tuple[Any, httpx.Response, float]]]] = deque()
+        flying: deque[tuple[int, Future[tuple[Any, httpx.Response, float]]]] = deque()
         ready: deque[Landed] = deque()
         pool: ThreadPoolExecutor | None = None
         turns = Turns(steps)
@@ -880,29 +876,27 @@ class _SyncDriver(_Fetching[Client]):
                 if isinstance(step, Launch):
                     waiting.append(step)
                     continue
-                # What was launched while answers of one request were handed out goes out together, as
-                # soon as the last of them is taken: before the caller consumes it, and before a wait.
+                # What was launched goes out as soon as the answers in hand are taken: before the caller
+                # consumes them, and before a wait. Each fetch is a request of its own, in its own thread.
                 if waiting and not ready:
                     if pool is None:
                         pool = ThreadPoolExecutor(_PREFETCH_THREADS, thread_name_prefix="mivaorders-fetch")
-                    first, *rest = (launch.fetch for launch in waiting)
-                    fetch = first.join(rest) if rest else first
-                    context = contextvars.copy_context()  # telemetry spans keep their parent
-                    future = pool.submit(context.run, self._fetch, fetch)
-                    flying.append(([launch.key for launch in waiting], fetch, future))
+                    for launch in waiting:
+                        context = contextvars.copy_context()  # telemetry spans keep their parent
+                        future = pool.submit(context.run, self._fetch, launch.fetch)
+                        flying.append((launch.key, future))
                     waiting = []
                 if isinstance(step, Emit):
                     yield from step.items
                     continue
                 if not ready:
-                    keys, fetch, future = flying.popleft()
+                    key, future = flying.popleft()
                     try:
                         result, response, sent = future.result()
                     except BaseException as exc:
                         turns.fail(exc)
                         continue
-                    answers = fetch.split(result)
-                    ready.extend(Landed(k, a, response, sent) for k, a in zip(keys, answers, strict=True))
+                    ready.append(Landed(key, result, response, sent))
                 turns.answer(ready.popleft())
         finally:
             turns.close()
@@ -953,12 +947,8 @@ class _AsyncDriver(_Fetching[AsyncClient]):
         clock = self.config.clock
         request = fetch.request()
         sent = clock()
-        answer: Any
         try:
-            if isinstance(request, Multicall):
-                answer, response = await client._run_multicall(request)
-            else:
-                answer, response = await client._run(request)
+            answer, response = await client._run(request)
         except MivaError as exc:
             fetch.failed(exc)
             raise
@@ -974,13 +964,13 @@ class _AsyncDriver(_Fetching[AsyncClient]):
         raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
     async def stream(self, steps: Stream) -> AsyncIterator[Any]:
-        running: dict[asyncio.Task[tuple[Any, httpx.Response, float]], tuple[int, Fetch]] = {}
+        running: dict[asyncio.Task[tuple[Any, httpx.Response, float]], int] = {}
         ready: deque[asyncio.Task[tuple[Any, httpx.Response, float]]] = deque()
         turns = Turns(steps)
         try:
             while (step := turns.step()) is not None:
                 if isinstance(step, Launch):
-                    running[asyncio.ensure_future(self._fetch(step.fetch))] = (step.key, step.fetch)
+                    running[asyncio.ensure_future(self._fetch(step.fetch))] = step.key
                     continue
                 if isinstance(step, Emit):
                     for item in step.items:
@@ -990,14 +980,13 @@ class _AsyncDriver(_Fetching[AsyncClient]):
                     done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     ready.extend(done)
                 task = ready.popleft()
-                key, fetch = running.pop(task)
+                key = running.pop(task)
                 try:
                     result, response, sent = task.result()
                 except BaseException as exc:
                     turns.fail(exc)
                     continue
-                (answer,) = fetch.split(result)
-                turns.answer(Landed(key, answer, response, sent))
+                turns.answer(Landed(key, result, response, sent))
         finally:
             turns.close()
             for task in running:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import attrs
 import httpx
 
-from ._envelope import Call, Multicall
+from ._envelope import Call
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -103,19 +103,11 @@ class Fetch(Protocol):
         """What the retry policy's log lines call it."""
         ...
 
-    def request(self) -> Call | Multicall: ...
+    def request(self) -> Call: ...
 
     def answered(self, response: httpx.Response, elapsed: float) -> None: ...
 
     def failed(self, exc: BaseException) -> None: ...
-
-    def join(self, others: Sequence[Fetch]) -> Fetch:
-        """One fetch that sends this one and ``others`` as one request."""
-        ...
-
-    def split(self, answer: Any) -> Sequence[Any]:
-        """The answer of each fetch joined into this one (``[answer]`` for a fetch of its own)."""
-        ...
 
 
 @attrs.frozen

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +23,10 @@ import attrs
 import httpx
 
 from . import _display
-from ._conversation import AsyncDriver, Driver, Emit, Fetch, Landed, Launch, Next, Stream, ask
+from ._conversation import AsyncDriver, Driver, Emit, Landed, Launch, Next, Stream, ask
 from ._converter import structure_page
 from ._decode import page_decoder
-from ._envelope import Call, Multicall, OperationResult, Safety, http_date
+from ._envelope import Call, OperationResult, Safety, http_date
 from ._exceptions import FilterError
 from ._order_writes import AsyncOrderWrites, OrderWrites
 from ._page import Page
@@ -34,7 +34,6 @@ from ._page_size import (
     DEFAULT_ADAPTIVE,
     MIVA_DEFAULT_BUDGET,
     AdaptivePageSize,
-    PageFailure,
     PageSizer,
     classify_failure,
 )
@@ -191,11 +190,6 @@ class _Plan:
         if self.sizer is not None and failure is not None:
             self.sizer.failed(failure)
 
-    def cut_short(self, response: httpx.Response) -> None:
-        """A multicall the store stopped at its time budget (206): the pages were too big for it."""
-        if self.sizer is not None and response.status_code == 206:
-            self.sizer.failed(PageFailure.CUT_SHORT)
-
     def call(self, request: PageRequest) -> Call:
         return _list_call(page_request_params(self.query, request))
 
@@ -290,45 +284,6 @@ class _PageFetch:
 
     def failed(self, exc: BaseException) -> None:
         self._plan.failed(exc)
-
-    def join(self, others: Sequence[Fetch]) -> Fetch:
-        return _PageBatch(self._plan, [self, *others])
-
-    def split(self, answer: Any) -> Sequence[Any]:
-        return [answer]
-
-
-class _PageBatch:
-    """Several pages of a pull in one multicall request (Miva runs the operations one after the other)."""
-
-    label = FUNCTION
-
-    def __init__(self, plan: _Plan, pages: Sequence[Fetch]) -> None:
-        assert all(isinstance(page, _PageFetch) for page in pages)
-        self._plan = plan
-        self._pages: list[_PageFetch] = list(pages)  # type: ignore[arg-type]
-
-    @property
-    def replans(self) -> bool:
-        return self._plan.sizer is not None
-
-    def request(self) -> Multicall:
-        calls = [page.request() for page in self._pages]
-        spec = Multicall.of([_operation(call) for call in calls], idempotent=True)
-        return attrs.evolve(spec, fast_decode=page_decoder(Order).decode_many)
-
-    def answered(self, response: httpx.Response, elapsed: float) -> None:
-        self._plan.cut_short(response)
-        self._plan.answered(self._pages[0].sized, elapsed)  # the whole request must fit the target
-
-    def failed(self, exc: BaseException) -> None:
-        self._plan.failed(exc)
-
-    def join(self, others: Sequence[Fetch]) -> Fetch:
-        return _PageBatch(self._plan, [*self._pages, *others])
-
-    def split(self, answer: Any) -> Sequence[Any]:
-        return [_unwrap(result) for result in answer]
 
 
 def _pull(plan: _Plan, pending: deque[PageRequest], watermark: _Watermark | None) -> Stream:
