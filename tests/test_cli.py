@@ -54,8 +54,8 @@ def store() -> FakeStore:
     return FakeStore(orders=60, seed=3)
 
 
-@pytest.fixture
-def served(store: FakeStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
+@contextlib.contextmanager
+def serve_in_env(store: FakeStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
     """The store on loopback HTTP, its settings in the environment."""
     with store.serve() as endpoint:
         monkeypatch.setenv("MIVA_ENDPOINT", endpoint)
@@ -63,6 +63,12 @@ def served(store: FakeStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSt
         monkeypatch.setenv("MIVA_API_TOKEN", store.token)
         monkeypatch.setenv("MIVA_SIGNING_KEY", store.signing_key)
         yield store
+
+
+@pytest.fixture
+def served(store: FakeStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
+    with serve_in_env(store, monkeypatch) as serving:
+        yield serving
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

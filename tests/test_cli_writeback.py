@@ -4,40 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mivaorders._cli.console import CliError
 from mivaorders._cli.writeback import parse_fields
-from mivaorders.cli import main
 from mivaorders.testing import FakeStore, Fault
 
-ENV_NAMES = ("MIVA_ENDPOINT", "MIVA_STORE_CODE", "MIVA_API_TOKEN", "MIVA_SIGNING_KEY", "MIVA_SIGNING_DIGEST")
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in (*ENV_NAMES, "MIVA_CONFIG", "MIVA_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+from .test_cli import clean_env, run, serve_in_env  # noqa: F401 -- clean_env: an autouse fixture
 
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
-    store = FakeStore(orders=20, seed=21)
-    with store.serve() as endpoint:
-        monkeypatch.setenv("MIVA_ENDPOINT", endpoint)
-        monkeypatch.setenv("MIVA_STORE_CODE", store.store_code)
-        monkeypatch.setenv("MIVA_API_TOKEN", store.token)
-        monkeypatch.setenv("MIVA_SIGNING_KEY", store.signing_key)
+    with serve_in_env(FakeStore(orders=20, seed=21), monkeypatch) as store:
         yield store
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_ship_creates_once_and_again_finds_the_same(

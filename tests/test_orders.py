@@ -7,11 +7,12 @@ thread over real HTTP), inject faults, and then compare what was delivered with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -362,6 +363,40 @@ def churn(store: FakeStore, step: int) -> None:
     store.update_order(ids[(step * 13 + 5) % len(ids)], status=200)
 
 
+#: The transient faults an end-to-end pull must ride out: server errors, rate limits, cut bodies, drops.
+TRANSIENT_FAULTS = [
+    Fault.http(503),
+    Fault.http(500),
+    Fault.rate_limit(0),
+    Fault.truncate(0.4),
+    Fault.drop(0.3),
+]
+
+
+@contextlib.contextmanager
+def concurrent_writer(store: FakeStore) -> Iterator[list[int]]:
+    """A thread that keeps creating and editing orders (``churn``) until the block ends; yields a one-item
+    list counting its bursts."""
+    stop = threading.Event()
+    changes = [0]
+
+    def writer() -> None:
+        step = 0
+        while not stop.is_set():
+            step += 1
+            churn(store, step)
+            changes[0] += 1
+            stop.wait(0.005)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        yield changes
+    finally:
+        stop.set()
+        thread.join()
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("paging", [None, FastPaging(concurrency=3)], ids=["keyset", "fast"])
 @pytest.mark.parametrize("method", ["iter", "updated_since", "after_number"])
@@ -416,57 +451,36 @@ def test_nothing_lost_over_real_http_with_faults_and_concurrent_writers(
 ) -> None:
     caplog.set_level(logging.WARNING)
     store = FakeStore(orders=400, seed=33)
-    store.faults.random(
-        rate=0.3,
-        seed=4,
-        kinds=[Fault.http(503), Fault.http(500), Fault.rate_limit(0), Fault.truncate(0.4), Fault.drop(0.3)],
-    )
+    store.faults.random(rate=0.3, seed=4, kinds=TRANSIENT_FAULTS)
     before = store.truth()
-    stop = threading.Event()
-    changes = [0]
-
-    def writer() -> None:
-        step = 0
-        while not stop.is_set():
-            step += 1
-            churn(store, step)
-            changes[0] += 1
-            stop.wait(0.005)
-
     policy = mo.RetryPolicy(max_attempts=12, wait=False)
-    with store.serve() as endpoint:
-        thread = threading.Thread(target=writer, daemon=True)
-        thread.start()
-        try:
-            if kind == "sync":
-                with mo.Client(
+    with store.serve() as endpoint, concurrent_writer(store) as changes:
+        if kind == "sync":
+            with mo.Client(
+                endpoint,
+                store_code=store.store_code,
+                auth=mo.HmacAuth(store.token, store.signing_key),
+                retry=policy,
+                clock=store.clock.time,
+            ) as client:
+                it = client.orders.updated_since(0, page_size=25, columns=(mo.ITEMS,))
+                delivered = list(it)
+        else:
+
+            async def go() -> list[Order]:
+                async with mo.AsyncClient(
                     endpoint,
                     store_code=store.store_code,
                     auth=mo.HmacAuth(store.token, store.signing_key),
                     retry=policy,
                     clock=store.clock.time,
                 ) as client:
-                    it = client.orders.updated_since(0, page_size=25, columns=(mo.ITEMS,))
-                    delivered = list(it)
-            else:
+                    it = client.orders.iter(
+                        page_size=25, paging=FastPaging(concurrency=4), columns=(mo.ITEMS,)
+                    )
+                    return [o async for o in it]
 
-                async def go() -> list[Order]:
-                    async with mo.AsyncClient(
-                        endpoint,
-                        store_code=store.store_code,
-                        auth=mo.HmacAuth(store.token, store.signing_key),
-                        retry=policy,
-                        clock=store.clock.time,
-                    ) as client:
-                        it = client.orders.iter(
-                            page_size=25, paging=FastPaging(concurrency=4), columns=(mo.ITEMS,)
-                        )
-                        return [o async for o in it]
-
-                delivered = asyncio.run(go())
-        finally:
-            stop.set()
-            thread.join()
+            delivered = asyncio.run(go())
     assert changes[0] > 0
     assert store.stats.faults_before + store.stats.faults_after > 0
     assert_nothing_lost(before, delivered)

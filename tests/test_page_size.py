@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -25,7 +24,7 @@ from mivaorders.pagination import FastPaging, Paging
 from mivaorders.queues import DrainReport, DrainStop
 from mivaorders.testing import FakeStore, Fault
 
-from .test_orders import assert_nothing_lost, churn
+from .test_orders import TRANSIENT_FAULTS, assert_nothing_lost, churn, concurrent_writer
 
 KINDS = ["sync", "async"]
 
@@ -448,23 +447,8 @@ def test_a_drain_without_acknowledgement_shrinks_after_slow_loads(kind: str) -> 
 @pytest.mark.parametrize("kind", KINDS)
 def test_nothing_lost_over_real_http_with_faults_writers_and_a_changing_size(kind: str) -> None:
     store = FakeStore(orders=400, seed=33)
-    store.faults.random(
-        rate=0.3,
-        seed=6,
-        kinds=[Fault.http(503), Fault.http(500), Fault.rate_limit(0), Fault.truncate(0.4), Fault.drop(0.3)],
-    )
+    store.faults.random(rate=0.3, seed=6, kinds=TRANSIENT_FAULTS)
     before = store.truth()
-    stop = threading.Event()
-    changes = [0]
-
-    def writer() -> None:
-        step = 0
-        while not stop.is_set():
-            step += 1
-            churn(store, step)
-            changes[0] += 1
-            stop.wait(0.005)
-
     policy = AdaptivePageSize(start=10, minimum=5, maximum=80)
     options: dict[str, Any] = {
         "store_code": store.store_code,
@@ -472,25 +456,19 @@ def test_nothing_lost_over_real_http_with_faults_writers_and_a_changing_size(kin
         "retry": mo.RetryPolicy(max_attempts=12, wait=False),
         "clock": store.clock.time,
     }
-    with store.serve() as endpoint:
-        thread = threading.Thread(target=writer, daemon=True)
-        thread.start()
-        try:
-            if kind == "sync":
-                with mo.Client(endpoint, **options) as client:
-                    it: Any = client.orders.updated_since(0, page_size=policy, columns=(mo.ITEMS,))
-                    delivered = list(it)
-            else:
+    with store.serve() as endpoint, concurrent_writer(store) as changes:
+        if kind == "sync":
+            with mo.Client(endpoint, **options) as client:
+                it: Any = client.orders.updated_since(0, page_size=policy, columns=(mo.ITEMS,))
+                delivered = list(it)
+        else:
 
-                async def go() -> tuple[Any, list[Order]]:
-                    async with mo.AsyncClient(endpoint, **options) as client:
-                        pull = client.orders.iter(page_size=policy, columns=(mo.ITEMS,))
-                        return pull, [o async for o in pull]
+            async def go() -> tuple[Any, list[Order]]:
+                async with mo.AsyncClient(endpoint, **options) as client:
+                    pull = client.orders.iter(page_size=policy, columns=(mo.ITEMS,))
+                    return pull, [o async for o in pull]
 
-                it, delivered = asyncio.run(go())
-        finally:
-            stop.set()
-            thread.join()
+            it, delivered = asyncio.run(go())
     assert changes[0] > 0
     assert store.stats.faults_before + store.stats.faults_after > 0
     assert it.page_size_changes  # the size moved during this pull
