@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
+from ._answers import Envelope, error, validation_error
 from ._clock import StoreClock
 from ._data import (
     ADDRESS_KEYS,
@@ -37,8 +38,6 @@ from ._workflow import VARIANTS, QueueSet, Workflows, seed_history
 
 __all__ = ["StoreEngine"]
 
-Envelope = dict[str, Any]
-
 _BASE_EDITABLE = frozenset(
     {
         "batch_id",
@@ -56,23 +55,6 @@ _BASE_EDITABLE = frozenset(
 )
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no", ""})
-
-
-def error(code: str, message: str, **extra: Any) -> Envelope:
-    return {"success": 0, "error_code": code, "error_message": message, **extra}
-
-
-def validation_error(errors: list[FieldError]) -> Envelope:
-    first = errors[0]
-    return error(
-        "MER-JSN-00023",
-        "One or more parameters are invalid",
-        validation_error=True,
-        error_field=first.field,
-        error_field_message=first.message,
-        input_errors=True,
-        error_fields=[{"error_field": e.field, "error_message": e.message} for e in errors],
-    )
 
 
 def field_value_error(field: str, detail: str) -> Envelope:

@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
+from ._answers import Envelope, error, validation_error
 from ._data import ZERO, ItemRecord, OrderRecord, StoreData, money, q2
 from ._params import Params
 from ._query import (
     Column,
-    FieldError,
     Group,
     Node,
     _build_group,
@@ -36,7 +36,6 @@ from ._workflow import QueueSet
 
 __all__ = ["create_shipment", "load_shipments", "update_shipments"]
 
-Envelope = dict[str, Any]
 
 # Lines that take part in shipping: not digital, not cancelled, not returned.
 _SHIPPABLE = frozenset({0, 100, 200, 201, 400})
@@ -55,12 +54,8 @@ class _Row:
         self.shp = shp
 
 
-def _error(code: str, message: str, **extra: Any) -> Envelope:
-    return {"success": 0, "error_code": code, "error_message": message, **extra}
-
-
 def _missing(field: str) -> Envelope:
-    return _error(
+    return error(
         "MER-JSN-00023",
         "One or more parameters are invalid",
         validation_error=True,
@@ -112,10 +107,10 @@ def _lines_of(order: OrderRecord, shipment_id: int) -> list[ItemRecord]:
 def create_shipment(data: StoreData, params: Params, now: int) -> Envelope:
     raw_id = params.get("Order_ID")
     if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
-        return _error("MER-JSN-ORD-00058", "Unable to load order: Order_ID must be specified")
+        return error("MER-JSN-ORD-00058", "Unable to load order: Order_ID must be specified")
     order = data.orders.get(_whole(raw_id) or 0)
     if order is None:
-        return _error("MER-JSN-ORD-00025", "Order not found")
+        return error("MER-JSN-ORD-00025", "Order not found")
     if "Line_IDs" not in params:
         return _missing("Line_IDs")
     raw_lines = params.get("Line_IDs")
@@ -123,7 +118,7 @@ def create_shipment(data: StoreData, params: Params, now: int) -> Envelope:
     # Line ids of another order (or none at all) are skipped without a word.
     lines = [it for it in order.items if it.row["line_id"] in wanted]
     if not lines:
-        return _error("MER-JSN-ORD-00057", "Order items must exist in order to create a shipment")
+        return error("MER-JSN-ORD-00057", "Order items must exist in order to create a shipment")
     sid = data.counters.next("shipment")
     day = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%d")
     weight = sum((Decimal(it.row["weight"]) * it.row["quantity"] for it in lines), ZERO)
@@ -270,16 +265,7 @@ def load_shipments(data: StoreData, params: Params, queues: QueueSet) -> Envelop
         params.get("Count"), params.get("Offset"), has_count="Count" in params, has_offset="Offset" in params
     )
     if isinstance(parsed, list):
-        first: FieldError = parsed[0]
-        return _error(
-            "MER-JSN-00023",
-            "One or more parameters are invalid",
-            validation_error=True,
-            error_field=first.field,
-            error_field_message=first.message,
-            input_errors=True,
-            error_fields=[{"error_field": e.field, "error_message": e.message} for e in parsed],
-        )
+        return validation_error(parsed)
     filters = params.get("Filter")
     where = _where(filters, queues)
     rows = [r for r in _rows(data) if where is None or where.evaluate(cast("OrderRecord", r))]
