@@ -27,7 +27,7 @@ runs each as a task.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -36,12 +36,13 @@ import httpx
 from ._envelope import Call
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Iterator
+    from collections.abc import AsyncIterator, Iterator
 
     from ._client import ClientConfig
 
 __all__ = [
     "AsyncDriver",
+    "Awaited",
     "Driver",
     "Emit",
     "Fetch",
@@ -142,6 +143,8 @@ class Emit:
 
 
 Steps = Generator["Send | Pause | Now | Handle", Any, T]
+#: What an :class:`~mivaorders.AsyncClient` method that sends returns: a coroutine of its result.
+Awaited = Coroutine[Any, Any, T]
 Stream = Generator["Launch | Next | Emit", Any, None]
 
 
@@ -212,7 +215,7 @@ class AsyncDriver(Protocol):
         steps: Steps[T],
         handler: Callable[[Any], Any] | None = None,
         seen: Callable[[httpx.Response, float], None] | None = None,
-    ) -> Awaitable[T]: ...
+    ) -> Awaited[T]: ...
 
     def stream(self, steps: Stream) -> AsyncIterator[Any]: ...
 

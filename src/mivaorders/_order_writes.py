@@ -1,22 +1,22 @@
 """The write-back methods of ``client.orders``: ``set_custom_fields`` and ``fulfil``.
 
-Both are conversations written once in :mod:`mivaorders._writeback`; these mixins only run them with the
-client's driver. ``Orders`` and ``AsyncOrders`` inherit them.
+Both are conversations written once in :mod:`mivaorders._writeback`; this mixin checks the arguments and
+runs them with the client's driver. ``Orders`` and ``AsyncOrders`` inherit it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._writeback import CustomFieldInput, FieldCatalog, FulfilRequest, custom_fields_steps, fulfil_steps
 from .models import OrderShipment
 
 if TYPE_CHECKING:
-    from ._conversation import AsyncDriver, Driver
+    from ._conversation import Steps
 
-__all__ = ["AsyncOrderWrites", "OrderWrites"]
+__all__ = ["OrderWritesApi"]
 
 
 class _Catalog:
@@ -29,14 +29,20 @@ class _Catalog:
         return self._field_catalog
 
 
-class OrderWrites(_Catalog):
-    """``set_custom_fields`` and ``fulfil`` for :class:`~mivaorders.Orders`."""
+_NoneR = TypeVar("_NoneR")  # None, or a coroutine of it
+_ShipmentR = TypeVar("_ShipmentR")  # OrderShipment, or a coroutine of one
 
-    _driver: Driver
+
+class OrderWritesApi(_Catalog, Generic[_NoneR, _ShipmentR]):
+    """``set_custom_fields`` and ``fulfil`` for :class:`~mivaorders.Orders` and
+    :class:`~mivaorders.AsyncOrders` (awaitable there)."""
+
+    _run_none: Callable[[Steps[None]], _NoneR]
+    _run_shipment: Callable[[Steps[OrderShipment]], _ShipmentR]
 
     def set_custom_fields(
         self, order_id: int, values: Mapping[str, CustomFieldInput], *, module: str = "customfields"
-    ) -> None:
+    ) -> _NoneR:
         """Write order custom fields, e.g. ``{"erp_exported": "1"}``; safe to retry (same values, same state).
 
         Codes are checked against the store's field list (loaded once per client, reloaded when a code is
@@ -45,7 +51,7 @@ class OrderWrites(_Catalog):
         half way, :class:`~mivaorders.PartialWriteError` says which were written. Every write bumps the
         order's ``dt_updated``, so it shows up again in :meth:`updated_since` pulls.
         """
-        self._driver.run(custom_fields_steps(self._catalog(), order_id, values, module))
+        return self._run_none(custom_fields_steps(self._catalog(), order_id, values, module))
 
     def fulfil(
         self,
@@ -56,7 +62,7 @@ class OrderWrites(_Catalog):
         line_ids: Iterable[int] | None = None,
         cost: Decimal | int | str | None = None,
         mark_shipped: bool = True,
-    ) -> OrderShipment:
+    ) -> _ShipmentR:
         """Ship lines of an order with a tracking number: safe to call again after any failure or crash.
 
         Reads the order first; creates a shipment only when the lines have none; after a create whose answer
@@ -73,37 +79,4 @@ class OrderWrites(_Catalog):
             cost=cost,
             mark_shipped=mark_shipped,
         )
-        return self._driver.run(fulfil_steps(request))
-
-
-class AsyncOrderWrites(_Catalog):
-    """``set_custom_fields`` and ``fulfil`` for :class:`~mivaorders.AsyncOrders`."""
-
-    _driver: AsyncDriver
-
-    async def set_custom_fields(
-        self, order_id: int, values: Mapping[str, CustomFieldInput], *, module: str = "customfields"
-    ) -> None:
-        """Write order custom fields; see :meth:`Orders.set_custom_fields`."""
-        await self._driver.run(custom_fields_steps(self._catalog(), order_id, values, module))
-
-    async def fulfil(
-        self,
-        order_id: int,
-        *,
-        tracking_number: str,
-        tracking_type: str,
-        line_ids: Iterable[int] | None = None,
-        cost: Decimal | int | str | None = None,
-        mark_shipped: bool = True,
-    ) -> OrderShipment:
-        """Ship lines of an order, safe to repeat; see :meth:`Orders.fulfil`."""
-        request = FulfilRequest.build(
-            order_id,
-            tracking_number=tracking_number,
-            tracking_type=tracking_type,
-            line_ids=line_ids,
-            cost=cost,
-            mark_shipped=mark_shipped,
-        )
-        return await self._driver.run(fulfil_steps(request))
+        return self._run_shipment(fulfil_steps(request))

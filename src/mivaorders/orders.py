@@ -12,23 +12,24 @@ The planning (filters, pagination, watermark) is shared; ``Orders`` and ``AsyncO
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import httpx
 
 from . import _display
-from ._conversation import AsyncDriver, Driver, Emit, Landed, Launch, Next, Stream, ask
+from ._conversation import AsyncDriver, Awaited, Driver, Emit, Landed, Launch, Next, Steps, Stream, ask
 from ._converter import structure_page
 from ._decode import page_decoder
-from ._envelope import Call, OperationResult, Safety, http_date
+from ._envelope import Call, Safety, http_date
 from ._exceptions import FilterError
-from ._order_writes import AsyncOrderWrites, OrderWrites
+from ._order_writes import OrderWritesApi
 from ._page import Page
 from ._page_size import (
     DEFAULT_ADAPTIVE,
@@ -40,7 +41,7 @@ from ._page_size import (
 from ._query import OrderQuery, check_page_size
 from ._validate import MAX_ID, aware_datetime, duration, id_collection, shown, whole_number
 from .filters import Expr, F, SortKey, require_effective
-from .models import Order
+from .models import Order, OrderShipment
 from .pagination import (
     KeysetPaging,
     PageRequest,
@@ -205,11 +206,23 @@ class _Plan:
         return follow, [o for o in page.items if o.id not in self.skip_ids]
 
 
-class _PullStats:
-    """Read-only counters shared by both iterator types."""
+class _Pull:
+    """What both iterator types share: the pull's plan, its pending pages, and read-only counters."""
 
-    _plan: _Plan
-    _watermark: _Watermark | None
+    def __init__(self, client: Client | AsyncClient, plan: _Plan, watermark: _Watermark | None) -> None:
+        self._client = client
+        self._plan = plan
+        self._watermark = watermark
+        self._pending = _Pending(plan)
+
+    def __repr__(self) -> str:
+        return _display.pull_repr(self, self._client.store_code)
+
+    def _repr_html_(self) -> str:
+        return _display.pull_html(self, self._client.store_code)
+
+    def _conversation(self) -> Stream:
+        return _pull(self._plan, self._pending.requests(), self._watermark)
 
     @property
     def pages(self) -> int:
@@ -318,33 +331,24 @@ def _pull(plan: _Plan, pending: deque[PageRequest], watermark: _Watermark | None
         pending.extendleft(reversed([fetch.page for fetch in unanswered.values()]))
 
 
-class OrderIterator(_PullStats, Iterator[Order]):
-    """Streams the orders of a pull, one page (or one batch of pages) in memory at a time, with the next
-    page already on its way while the caller consumes this one."""
+class OrderIterator(_Pull, Iterator[Order]):
+    """Streams the orders of a pull, one page in memory at a time per lane, with the next page already on
+    its way while the caller consumes this one."""
 
     def __init__(
         self, client: Client, driver: Driver, plan: _Plan, watermark: _Watermark | None = None
     ) -> None:
-        self._client = client
+        super().__init__(client, plan, watermark)
         self._driver = driver
-        self._plan = plan
-        self._watermark = watermark
         plan.adapt(driver.config)
-        self._pending = _Pending(plan)
         self._orders: Iterator[Order] | None = None
 
     def __iter__(self) -> OrderIterator:
         return self
 
-    def __repr__(self) -> str:
-        return _display.pull_repr(self, self._client.store_code)
-
-    def _repr_html_(self) -> str:
-        return _display.pull_html(self, self._client.store_code)
-
     def __next__(self) -> Order:
         if self._orders is None:
-            self._orders = self._driver.stream(_pull(self._plan, self._pending.requests(), self._watermark))
+            self._orders = self._driver.stream(self._conversation())
         try:
             order: Order = next(self._orders)
         except StopIteration:
@@ -357,35 +361,26 @@ class OrderIterator(_PullStats, Iterator[Order]):
         return order
 
 
-class AsyncOrderIterator(_PullStats, AsyncIterator[Order]):
+class AsyncOrderIterator(_Pull, AsyncIterator[Order]):
     """The async twin of :class:`OrderIterator`; up to ``concurrency`` pages are requested at once."""
 
     def __init__(
         self, client: AsyncClient, driver: AsyncDriver, plan: _Plan, watermark: _Watermark | None = None
     ) -> None:
-        self._client = client
+        super().__init__(client, plan, watermark)
         self._driver = driver
-        self._plan = plan
-        self._watermark = watermark
         plan.adapt(driver.config)
-        self._pending = _Pending(plan)
         self._orders: AsyncIterator[Order] | None = None
         self._closed = False
 
     def __aiter__(self) -> AsyncOrderIterator:
         return self
 
-    def __repr__(self) -> str:
-        return _display.pull_repr(self, self._client.store_code)
-
-    def _repr_html_(self) -> str:
-        return _display.pull_html(self, self._client.store_code)
-
     async def __anext__(self) -> Order:
         if self._closed:
             raise StopAsyncIteration
         if self._orders is None:
-            self._orders = self._driver.stream(_pull(self._plan, self._pending.requests(), self._watermark))
+            self._orders = self._driver.stream(self._conversation())
         try:
             order: Order = await self._orders.__anext__()
         except StopAsyncIteration:
@@ -418,116 +413,111 @@ class _Pending:
         return self._queue
 
 
-def _operation(call: Call) -> dict[str, Any]:
-    return {"Function": call.function, **call.params}
+def _page_steps(call: Call) -> Steps[Page[Order]]:
+    envelope, _ = yield from ask(call)
+    return _decode(envelope)
 
 
-def _unwrap(result: OperationResult | list[OperationResult]) -> Mapping[str, Any]:
-    assert isinstance(result, OperationResult)
-    return result.unwrap()
+def _one_steps(call: Call) -> Steps[Order | None]:
+    page = yield from _page_steps(call)
+    return page.items[0] if page.items else None
 
 
-class _OrdersBase:
-    """Builds the queries and plans of every order pull (no I/O)."""
-
-    @staticmethod
-    def _query(
-        where: Expr | None,
-        sort: str | SortKey | None,
-        columns: Iterable[str] | None,
-        passphrase: str | None,
-    ) -> OrderQuery:
-        return OrderQuery.build(where=where, sort=sort, columns=columns, passphrase=passphrase)
-
-    @staticmethod
-    def _list_params(query: OrderQuery, count: int, offset: int) -> dict[str, Any]:
-        return query.params(count=count, offset=offset)
-
-    @staticmethod
-    def _get_params(order_id: int, query: OrderQuery) -> dict[str, Any]:
-        order_id = _check_order_id(order_id, "order_id")
-        return query.params(count=1, where=F.id == order_id, sort=None)
-
-    @staticmethod
-    def _iter_plan(query: OrderQuery, page_size: PageSize, paging: Paging | None) -> _Plan:
-        return _Plan(query, _check_paging(paging) or default_paging(query), page_size)
-
-    @staticmethod
-    def _placed_between_plan(
-        start: datetime | date,
-        end: datetime | date,
-        where: Expr | None,
-        query: OrderQuery,
-        page_size: PageSize,
-        paging: Paging | None,
-    ) -> _Plan:
-        low, high = _as_utc(start, "start"), _as_utc(end, "end")
-        if low >= high:
-            raise FilterError(f"start ({low.isoformat()}) must be before end ({high.isoformat()})")
-        window = (F.orderdate >= low) & (F.orderdate < high)
-        full = window if where is None else where & window
-        return _Plan(query.evolve(where=full), _check_paging(paging) or default_paging(query), page_size)
-
-    @staticmethod
-    def _updated_since_plan(
-        since: datetime | date | int,
-        lookback: timedelta,
-        where: Expr | None,
-        query: OrderQuery,
-        page_size: PageSize,
-        paging: Paging | None,
-    ) -> _Plan:
-        if isinstance(since, int) and not isinstance(since, bool):
-            seconds = whole_number(since, "since", minimum=0, maximum=_MAX_UNIX_TIME, error=FilterError)
-            moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-        elif isinstance(since, (datetime, date)):
-            moment = _as_utc(since, "since")
-        else:
-            raise FilterError(
-                f"since must be a timezone-aware datetime, a date or a unix time, not {shown(since)}"
-            )
-        lookback = duration(lookback, "lookback", error=FilterError)
-        paging = _check_paging(paging)
-        try:
-            start = max(moment - lookback, _EPOCH)
-        except OverflowError:  # a look-back past year 1 reaches every order there is
-            start = _EPOCH
-        # GE, not GT: dt_updated has one-second resolution and writes land concurrently.
-        condition = require_effective(F.dt_updated >= start)
-        full = condition if where is None else where & condition
-        if query.sort not in (None, "dt_updated") and paging is None:
-            raise FilterError("updated_since() pages by dt_updated; leave sort unset or pass paging=")
-        chosen = paging or KeysetPaging("dt_updated")
-        return _Plan(query.evolve(where=full), chosen, page_size)
-
-    @staticmethod
-    def _after_number_plan(
-        last_id: int,
-        lookback: int,
-        where: Expr | None,
-        query: OrderQuery,
-        page_size: PageSize,
-        paging: Paging | None,
-        skip_ids: Collection[int],
-    ) -> _Plan:
-        last_id = _check_order_id(last_id, "last_id")
-        lookback = _check_order_id(lookback, "lookback")
-        skip_ids = id_collection(skip_ids, "skip_ids", error=FilterError)
-        paging = _check_paging(paging)
-        condition = F.id > max(0, last_id - lookback)
-        full = condition if where is None else where & condition
-        if query.sort not in (None, "id"):
-            raise FilterError("after_number() pages by id; leave sort unset")
-        return _Plan(query.evolve(where=full), paging or KeysetPaging("id"), page_size, skip_ids=skip_ids)
+def _query(
+    where: Expr | None,
+    sort: str | SortKey | None,
+    columns: Iterable[str] | None,
+    passphrase: str | None,
+) -> OrderQuery:
+    return OrderQuery.build(where=where, sort=sort, columns=columns, passphrase=passphrase)
 
 
-class Orders(_OrdersBase, OrderWrites):
-    """Order queries for :class:`~mivaorders.Client` (``client.orders``), and write-back
-    (``set_custom_fields``, ``fulfil``)."""
+def _iter_plan(query: OrderQuery, page_size: PageSize, paging: Paging | None) -> _Plan:
+    return _Plan(query, _check_paging(paging) or default_paging(query), page_size)
 
-    def __init__(self, client: Client, driver: Driver) -> None:
-        self._client = client
-        self._driver = driver
+
+def _placed_between_plan(
+    start: datetime | date,
+    end: datetime | date,
+    where: Expr | None,
+    query: OrderQuery,
+    page_size: PageSize,
+    paging: Paging | None,
+) -> _Plan:
+    low, high = _as_utc(start, "start"), _as_utc(end, "end")
+    if low >= high:
+        raise FilterError(f"start ({low.isoformat()}) must be before end ({high.isoformat()})")
+    window = (F.orderdate >= low) & (F.orderdate < high)
+    full = window if where is None else where & window
+    return _Plan(query.evolve(where=full), _check_paging(paging) or default_paging(query), page_size)
+
+
+def _updated_since_plan(
+    since: datetime | date | int,
+    lookback: timedelta,
+    where: Expr | None,
+    query: OrderQuery,
+    page_size: PageSize,
+    paging: Paging | None,
+) -> _Plan:
+    if isinstance(since, int) and not isinstance(since, bool):
+        seconds = whole_number(since, "since", minimum=0, maximum=_MAX_UNIX_TIME, error=FilterError)
+        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    elif isinstance(since, (datetime, date)):
+        moment = _as_utc(since, "since")
+    else:
+        raise FilterError(
+            f"since must be a timezone-aware datetime, a date or a unix time, not {shown(since)}"
+        )
+    lookback = duration(lookback, "lookback", error=FilterError)
+    paging = _check_paging(paging)
+    try:
+        start = max(moment - lookback, _EPOCH)
+    except OverflowError:  # a look-back past year 1 reaches every order there is
+        start = _EPOCH
+    # GE, not GT: dt_updated has one-second resolution and writes land concurrently.
+    condition = require_effective(F.dt_updated >= start)
+    full = condition if where is None else where & condition
+    if query.sort not in (None, "dt_updated") and paging is None:
+        raise FilterError("updated_since() pages by dt_updated; leave sort unset or pass paging=")
+    chosen = paging or KeysetPaging("dt_updated")
+    return _Plan(query.evolve(where=full), chosen, page_size)
+
+
+def _after_number_plan(
+    last_id: int,
+    lookback: int,
+    where: Expr | None,
+    query: OrderQuery,
+    page_size: PageSize,
+    paging: Paging | None,
+    skip_ids: Collection[int],
+) -> _Plan:
+    last_id = _check_order_id(last_id, "last_id")
+    lookback = _check_order_id(lookback, "lookback")
+    skip_ids = id_collection(skip_ids, "skip_ids", error=FilterError)
+    paging = _check_paging(paging)
+    condition = F.id > max(0, last_id - lookback)
+    full = condition if where is None else where & condition
+    if query.sort not in (None, "id"):
+        raise FilterError("after_number() pages by id; leave sort unset")
+    return _Plan(query.evolve(where=full), paging or KeysetPaging("id"), page_size, skip_ids=skip_ids)
+
+
+_Iter = TypeVar("_Iter", OrderIterator, AsyncOrderIterator)
+_PageR = TypeVar("_PageR")  # Page[Order], or a coroutine of one
+_OrderR = TypeVar("_OrderR")  # Order | None, or a coroutine of one
+
+
+class _OrdersApi(Generic[_Iter, _PageR, _OrderR]):
+    """``client.orders``, written once for both clients: each method checks its arguments and builds the
+    conversation; the client's driver runs it (on :class:`~mivaorders.AsyncClient` the methods that send
+    return a coroutine to await, and the pulls an async iterator)."""
+
+    _client: Client | AsyncClient
+    _run_page: Callable[[Steps[Page[Order]]], _PageR]
+    _run_one: Callable[[Steps[Order | None]], _OrderR]
+    _iterate: Callable[[_Plan, _Watermark | None], _Iter]
 
     def __repr__(self) -> str:
         return _display.resource_repr(self, self._client)
@@ -541,21 +531,19 @@ class Orders(_OrdersBase, OrderWrites):
         offset: int = 0,
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
-    ) -> Page[Order]:
-        """One page of orders (one request). ``columns`` defaults to the whole order
-        (:data:`~mivaorders.ALL_COLUMNS`); pass ``()`` for the base columns only."""
-        query = self._query(where, sort, columns, passphrase)
-        envelope, _ = self._driver.run(ask(_list_call(self._list_params(query, count, offset))))
-        return _decode(envelope)
+    ) -> _PageR:
+        """One page of orders (one request): a :class:`~mivaorders.Page`. ``columns`` defaults to the
+        whole order (:data:`~mivaorders.ALL_COLUMNS`); pass ``()`` for the base columns only."""
+        query = _query(where, sort, columns, passphrase)
+        return self._run_page(_page_steps(_list_call(query.params(count=count, offset=offset))))
 
     def get(
         self, order_id: int, *, columns: Iterable[str] | None = None, passphrase: str | None = None
-    ) -> Order | None:
-        """The order with this id, or ``None`` when there is none."""
-        query = self._query(None, None, columns, passphrase)
-        envelope, _ = self._driver.run(ask(_list_call(self._get_params(order_id, query))))
-        page = _decode(envelope)
-        return page.items[0] if page.items else None
+    ) -> _OrderR:
+        """The :class:`~mivaorders.Order` with this id, or ``None`` when there is none."""
+        order_id = _check_order_id(order_id, "order_id")
+        query = _query(None, None, columns, passphrase)
+        return self._run_one(_one_steps(_list_call(query.params(count=1, where=F.id == order_id, sort=None))))
 
     def iter(
         self,
@@ -566,10 +554,10 @@ class Orders(_OrdersBase, OrderWrites):
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
-    ) -> OrderIterator:
+    ) -> _Iter:
         """Every matching order, streamed page by page (keyset by id unless ``paging`` says otherwise)."""
-        query = self._query(where, sort, columns, passphrase)
-        return OrderIterator(self._client, self._driver, self._iter_plan(query, page_size, paging))
+        query = _query(where, sort, columns, passphrase)
+        return self._iterate(_iter_plan(query, page_size, paging), None)
 
     def placed_between(
         self,
@@ -581,11 +569,10 @@ class Orders(_OrdersBase, OrderWrites):
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
-    ) -> OrderIterator:
+    ) -> _Iter:
         """Orders placed in ``[start, end)`` by ``orderdate``. Changes to older orders are not seen."""
-        query = self._query(None, None, columns, passphrase)
-        plan = self._placed_between_plan(start, end, where, query, page_size, paging)
-        return OrderIterator(self._client, self._driver, plan)
+        query = _query(None, None, columns, passphrase)
+        return self._iterate(_placed_between_plan(start, end, where, query, page_size, paging), None)
 
     def updated_since(
         self,
@@ -597,15 +584,15 @@ class Orders(_OrdersBase, OrderWrites):
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         paging: Paging | None = None,
-    ) -> OrderIterator:
+    ) -> _Iter:
         """New and updated orders with ``dt_updated >= since - lookback`` (Miva 10.03+).
 
         Keyset-paged by ``(dt_updated, id)``, so orders updated during the pull are not skipped (they come
         again, newer). Once exhausted, the iterator's ``watermark`` is the ``since`` of the next pull.
         """
-        query = self._query(None, None, columns, passphrase)
-        plan = self._updated_since_plan(since, lookback, where, query, page_size, paging)
-        return OrderIterator(self._client, self._driver, plan, _Watermark())
+        query = _query(None, None, columns, passphrase)
+        plan = _updated_since_plan(since, lookback, where, query, page_size, paging)
+        return self._iterate(plan, _Watermark())
 
     def after_number(
         self,
@@ -618,110 +605,35 @@ class Orders(_OrdersBase, OrderWrites):
         passphrase: str | None = None,
         paging: Paging | None = None,
         skip_ids: Collection[int] = (),
-    ) -> OrderIterator:
+    ) -> _Iter:
         """Every order with an id above ``last_id - lookback``, each once, by id.
 
         Miva skips order numbers and completes lower numbers after higher ones, so the look-back (counted
         in order numbers) re-reads the last ones; ``skip_ids`` leaves out ones you already hold.
         """
-        query = self._query(None, None, columns, passphrase)
-        plan = self._after_number_plan(last_id, lookback, where, query, page_size, paging, skip_ids)
-        return OrderIterator(self._client, self._driver, plan)
+        query = _query(None, None, columns, passphrase)
+        plan = _after_number_plan(last_id, lookback, where, query, page_size, paging, skip_ids)
+        return self._iterate(plan, None)
 
 
-class AsyncOrders(_OrdersBase, AsyncOrderWrites):
-    """Order queries for :class:`~mivaorders.AsyncClient` (``client.orders``); see :class:`Orders`."""
+class Orders(_OrdersApi[OrderIterator, Page[Order], Order | None], OrderWritesApi[None, OrderShipment]):
+    """Order queries for :class:`~mivaorders.Client` (``client.orders``), and write-back
+    (``set_custom_fields``, ``fulfil``)."""
+
+    def __init__(self, client: Client, driver: Driver) -> None:
+        self._client = client
+        self._run_page = self._run_one = self._run_none = self._run_shipment = driver.run
+        self._iterate = functools.partial(OrderIterator, client, driver)
+
+
+class AsyncOrders(
+    _OrdersApi[AsyncOrderIterator, Awaited[Page[Order]], Awaited[Order | None]],
+    OrderWritesApi[Awaited[None], Awaited[OrderShipment]],
+):
+    """Order queries for :class:`~mivaorders.AsyncClient` (``client.orders``): the methods of
+    :class:`Orders`, whose requests are awaited and whose pulls are async iterators."""
 
     def __init__(self, client: AsyncClient, driver: AsyncDriver) -> None:
         self._client = client
-        self._driver = driver
-
-    def __repr__(self) -> str:
-        return _display.resource_repr(self, self._client)
-
-    async def list(
-        self,
-        *,
-        where: Expr | None = None,
-        sort: str | SortKey | None = None,
-        count: int = 100,
-        offset: int = 0,
-        columns: Iterable[str] | None = None,
-        passphrase: str | None = None,
-    ) -> Page[Order]:
-        """One page of orders (one request); see :meth:`Orders.list`."""
-        query = self._query(where, sort, columns, passphrase)
-        envelope, _ = await self._driver.run(ask(_list_call(self._list_params(query, count, offset))))
-        return _decode(envelope)
-
-    async def get(
-        self, order_id: int, *, columns: Iterable[str] | None = None, passphrase: str | None = None
-    ) -> Order | None:
-        """The order with this id, or ``None``; see :meth:`Orders.get`."""
-        query = self._query(None, None, columns, passphrase)
-        envelope, _ = await self._driver.run(ask(_list_call(self._get_params(order_id, query))))
-        page = _decode(envelope)
-        return page.items[0] if page.items else None
-
-    def iter(
-        self,
-        *,
-        where: Expr | None = None,
-        sort: str | SortKey | None = None,
-        page_size: PageSize = None,
-        columns: Iterable[str] | None = None,
-        passphrase: str | None = None,
-        paging: Paging | None = None,
-    ) -> AsyncOrderIterator:
-        """Every matching order, streamed; see :meth:`Orders.iter`."""
-        query = self._query(where, sort, columns, passphrase)
-        return AsyncOrderIterator(self._client, self._driver, self._iter_plan(query, page_size, paging))
-
-    def placed_between(
-        self,
-        start: datetime | date,
-        end: datetime | date,
-        *,
-        where: Expr | None = None,
-        page_size: PageSize = None,
-        columns: Iterable[str] | None = None,
-        passphrase: str | None = None,
-        paging: Paging | None = None,
-    ) -> AsyncOrderIterator:
-        """Orders placed in ``[start, end)``; see :meth:`Orders.placed_between`."""
-        query = self._query(None, None, columns, passphrase)
-        plan = self._placed_between_plan(start, end, where, query, page_size, paging)
-        return AsyncOrderIterator(self._client, self._driver, plan)
-
-    def updated_since(
-        self,
-        since: datetime | date | int,
-        *,
-        lookback: timedelta = timedelta(0),
-        where: Expr | None = None,
-        page_size: PageSize = None,
-        columns: Iterable[str] | None = None,
-        passphrase: str | None = None,
-        paging: Paging | None = None,
-    ) -> AsyncOrderIterator:
-        """New and updated orders since ``since``; see :meth:`Orders.updated_since`."""
-        query = self._query(None, None, columns, passphrase)
-        plan = self._updated_since_plan(since, lookback, where, query, page_size, paging)
-        return AsyncOrderIterator(self._client, self._driver, plan, _Watermark())
-
-    def after_number(
-        self,
-        last_id: int,
-        *,
-        lookback: int = 30,
-        where: Expr | None = None,
-        page_size: PageSize = None,
-        columns: Iterable[str] | None = None,
-        passphrase: str | None = None,
-        paging: Paging | None = None,
-        skip_ids: Collection[int] = (),
-    ) -> AsyncOrderIterator:
-        """Every order above ``last_id - lookback``; see :meth:`Orders.after_number`."""
-        query = self._query(None, None, columns, passphrase)
-        plan = self._after_number_plan(last_id, lookback, where, query, page_size, paging, skip_ids)
-        return AsyncOrderIterator(self._client, self._driver, plan)
+        self._run_page = self._run_one = self._run_none = self._run_shipment = driver.run
+        self._iterate = functools.partial(AsyncOrderIterator, client, driver)
