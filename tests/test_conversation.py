@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 import mivaorders as mo
-from mivaorders._conversation import Emit, Landed, Launch, Next, Send, Turns
+from mivaorders._conversation import Emit, Handle, Landed, Launch, Next, Now, Send, Turns, handling
 from mivaorders._envelope import Call, Safety
 from mivaorders._page import Page
 from mivaorders._query import OrderQuery
@@ -99,3 +99,110 @@ def test_turns_feed_answers_and_failures_back() -> None:
     turns.fail(ValueError("b failed"))
     assert turns.step() is None
     assert turns.result == "a then b failed"
+
+
+def test_handling_answers_handle_steps_with_a_conversation_and_throws_its_failures_in() -> None:
+    stored: list[list[int]] = []
+
+    def drain() -> Generator[Any, Any, str]:
+        first = yield Handle([1, 2])
+        yield Send(Call("A", {}, safety=Safety.IDEMPOTENT))
+        try:
+            yield Handle([3])
+        except OSError as exc:
+            return f"first answered {first!r}; then {exc}"
+        return "not reached"
+
+    def store(orders: list[int]) -> Generator[Any, Any, str]:
+        now = yield Now()
+        if orders == [3]:
+            raise OSError("disk full")
+        stored.append(orders)
+        return f"stored at {now}"
+
+    steps = handling(drain(), store)
+    assert next(steps) == Now()  # the first Handle became the store's own steps
+    sent = steps.send(12.0)
+    assert isinstance(sent, Send)
+    assert sent.call.function == "A"
+    assert steps.send(({}, None)) == Now()
+    with pytest.raises(StopIteration) as done:
+        steps.send(13.0)
+    assert done.value.value == "first answered 'stored at 12.0'; then disk full"
+    assert stored == [[1, 2]]
+
+
+def test_handling_closes_the_inner_conversation_when_closed() -> None:
+    closed: list[bool] = []
+
+    def inner() -> Generator[Any, Any, None]:
+        try:
+            yield Send(Call("A", {}, safety=Safety.IDEMPOTENT))
+        except GeneratorExit:
+            closed.append(True)
+            raise
+
+    def never(orders: object) -> Generator[Any, Any, None]:
+        raise AssertionError("no Handle step here")
+        yield  # pragma: no cover
+
+    steps = handling(inner(), never)
+    next(steps)
+    steps.close()
+    assert closed == [True]
+
+
+def test_an_incremental_sync_is_a_conversation_that_stores_each_batch_before_moving_on() -> None:
+    """The sync's steps answered by hand: no clock, no network; the checkpoint moves after each store."""
+    from mivaorders._client import sync_driver
+    from mivaorders._conversation import Close, Take
+    from mivaorders._lost_pages import StoreTime
+    from mivaorders.incremental import (
+        ByOrderNumber,
+        CallbackSink,
+        MemoryCheckpoints,
+        SyncReport,
+        _Context,
+        _Runner,
+    )
+
+    store = FakeStore(orders=25, seed=5)
+    orders = [o for page in pages_of(store, 10) for o in page.items]
+    written: list[list[int]] = []
+    checkpoints = MemoryCheckpoints()
+    runner = _Runner(
+        CallbackSink(lambda batch: written.append([o.id for o in batch])),
+        ByOrderNumber(),
+        checkpoints,
+        "by-hand",
+        10,
+        None,
+    )
+    with store.client() as client:
+        context = _Context(client.orders, sync_driver(client).config, StoreTime())
+        steps = runner.source.steps(runner, context, max_batches=2)
+        assert next(steps) == Now()
+        take = steps.send(100.0)
+        assert isinstance(take, Take)
+        assert take.count == 10
+        pull = take.items
+        assert steps.send(orders[:10]) == Now()  # a full batch: store it, reading the clock for progress
+        assert written == []  # stored once the clock is read, then the checkpoint moves
+        take = steps.send(101.0)
+        assert written == [[o.id for o in orders[:10]]]
+        stored = checkpoints.load_checkpoint("by-hand")
+        assert stored is not None
+        assert stored.state["last_id"] == orders[9].id
+        assert isinstance(take, Take)
+        assert take.items is pull
+        assert steps.send(orders[10:20]) == Now()
+        close = steps.send(102.0)  # max_batches reached: the pull is stopped early
+        assert close == Close(pull)
+        assert steps.send(None) == Now()
+        with pytest.raises(StopIteration) as done:
+            steps.send(103.5)
+    report = done.value.value
+    assert isinstance(report, SyncReport)
+    assert (report.orders, report.batches, report.complete, report.elapsed) == (20, 2, False, 3.5)
+    assert report.detail == "stopped after max_batches"
+    assert len(written) == 2

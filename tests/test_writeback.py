@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -645,7 +646,7 @@ def test_the_exported_flag_can_be_filtered_on() -> None:
 def test_fulfil_is_pure_steps_that_pause_and_look_after_an_unanswered_create() -> None:
     """The conversation without any client: a lost create answer leads to a pause and a re-read, a
     failure that proves the store never acted to a re-read without the pause; never a blind second create."""
-    from mivaorders._conversation import Pause, Send
+    from mivaorders._conversation import Log, Pause, Send
     from mivaorders._writeback import SETTLE_SECONDS, FulfilRequest, fulfil_steps
 
     store = FakeStore(orders=5, seed=18)
@@ -677,7 +678,12 @@ def test_fulfil_is_pure_steps_that_pause_and_look_after_an_unanswered_create() -
             assert create.call.function == CREATE
             # the store never sees this create; the conversation is told it failed
             after = steps.throw(failure)
-            if pauses:
+            # it says what happened (the driver writes the log record) ...
+            assert isinstance(after, Log)
+            assert after.level == logging.INFO
+            assert CREATE in after.args
+            after = steps.send(None)
+            if pauses:  # ... and waits for the store to settle unless the failure proves it never acted
                 assert after == Pause(SETTLE_SECONDS)
                 after = steps.send(None)
             assert isinstance(after, Send)

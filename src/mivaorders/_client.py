@@ -11,6 +11,7 @@ import contextvars
 import functools
 import inspect
 import ipaddress
+import itertools
 import logging
 import os
 import platform
@@ -29,17 +30,20 @@ from . import _json
 from ._auth import AUTH_HEADER, Auth, HmacAuth, TokenAuth
 from ._conversation import (
     AsyncDriver,
+    Close,
     Driver,
     Emit,
     Fetch,
     Handle,
     Landed,
     Launch,
+    Log,
     Now,
     Pause,
     Send,
     Steps,
     Stream,
+    Take,
     Turns,
 )
 from ._envelope import (
@@ -769,6 +773,18 @@ class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
         return (await self._run_multicall(Multicall.of(operations, idempotent=idempotent)))[0]
 
 
+async def _first(items: AsyncIterator[_ResultT], count: int) -> AsyncIterator[_ResultT]:
+    """The first ``count`` items of ``items``, without asking it for one more."""
+    if count <= 0:
+        return
+    taken = 0
+    async for item in items:
+        yield item
+        taken += 1
+        if taken >= count:
+            return
+
+
 async def _maybe_await(value: object) -> None:
     if inspect.isawaitable(value):
         await value
@@ -782,6 +798,9 @@ _PREFETCH_THREADS = 40  # threads start as needed: FastPaging's lanes (up to 32)
 
 
 _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
+
+#: Where the drivers write what conversations log.
+_conversation_log = logging.getLogger("mivaorders")
 
 
 class _Fetching(Generic[_ClientT]):
@@ -824,7 +843,7 @@ class _SyncDriver(_Fetching[Client]):
     def _take(
         self,
         turns: Turns[Any],
-        step: Send | Pause | Now | Handle,
+        step: Send | Pause | Now | Handle | Take | Close | Log,
         handler: Callable[[Any], Any] | None,
         seen: Callable[[httpx.Response, float], None] | None,
     ) -> None:
@@ -839,6 +858,13 @@ class _SyncDriver(_Fetching[Client]):
                 turns.answer(handler(step.orders))
             elif isinstance(step, Now):
                 turns.answer(self.config.clock())
+            elif isinstance(step, Take):
+                turns.answer(list(itertools.islice(step.items, step.count)))
+            elif isinstance(step, Close):
+                pass  # a sync iterator holds nothing in flight that outlives it
+            elif isinstance(step, Log):
+                _conversation_log.log(step.level, step.message, *step.args)
+                turns.answer(None)
             elif self._client.retry.wait:
                 time.sleep(step.seconds)
         except BaseException as exc:  # the conversation decides what a failure means, then re-raises
@@ -921,7 +947,7 @@ class _AsyncDriver(_Fetching[AsyncClient]):
     async def _take(
         self,
         turns: Turns[Any],
-        step: Send | Pause | Now | Handle,
+        step: Send | Pause | Now | Handle | Take | Close | Log,
         handler: Callable[[Any], Any] | None,
         seen: Callable[[httpx.Response, float], None] | None,
     ) -> None:
@@ -937,6 +963,13 @@ class _AsyncDriver(_Fetching[AsyncClient]):
                 turns.answer((await handled) if inspect.isawaitable(handled) else handled)
             elif isinstance(step, Now):
                 turns.answer(self.config.clock())
+            elif isinstance(step, Take):
+                turns.answer([item async for item in _first(step.items, step.count)])
+            elif isinstance(step, Close):
+                await step.items.aclose()
+            elif isinstance(step, Log):
+                _conversation_log.log(step.level, step.message, *step.args)
+                turns.answer(None)
             elif self._client.retry.wait:
                 await asyncio.sleep(step.seconds)
         except BaseException as exc:  # the conversation decides what a failure means, then re-raises

@@ -12,6 +12,9 @@ Steps of a conversation run to its end (:meth:`Driver.run`):
 - :class:`Pause`: wait before going on (skipped when the retry policy never sleeps).
 - :class:`Now`: read the client's clock.
 - :class:`Handle`: run the caller's handler on some orders (a queue drain); answers what it returned.
+- :class:`Log`: write a log record (the pure parts say what happened; the driver logs it).
+- :class:`Take`: take the next items of an iterator (an incremental sync consuming a pull); :class:`Close`
+  stops one early.
 
 Steps of a streaming conversation (:meth:`Driver.stream`, an order pull):
 
@@ -43,20 +46,24 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncDriver",
     "Awaited",
+    "Close",
     "Driver",
     "Emit",
     "Fetch",
     "Handle",
     "Landed",
     "Launch",
+    "Log",
     "Next",
     "Now",
     "Pause",
     "Send",
     "Steps",
     "Stream",
+    "Take",
     "Turns",
     "ask",
+    "handling",
 ]
 
 T = TypeVar("T")
@@ -86,6 +93,32 @@ class Handle:
     """Run the caller's handler on these orders; answer what it returned (awaited if it is awaitable)."""
 
     orders: Any
+
+
+@attrs.frozen
+class Log:
+    """Write a record to the ``mivaorders`` logger (``message % args`` at ``level``); answers nothing.
+    Conversations say what happened; the driver does the logging."""
+
+    level: int
+    message: str
+    args: tuple[object, ...] = ()
+
+
+@attrs.frozen
+class Take:
+    """Take up to ``count`` items from an iterator (sync or async, as the client is); answer them as a list,
+    shorter only once the iterator is exhausted. Lets a conversation consume a pull (an incremental sync)."""
+
+    items: Any
+    count: int
+
+
+@attrs.frozen
+class Close:
+    """Stop an iterator early (an async one is closed, cancelling what it has in flight); answers nothing."""
+
+    items: Any
 
 
 class Fetch(Protocol):
@@ -142,7 +175,7 @@ class Emit:
     items: Sequence[Any]
 
 
-Steps = Generator["Send | Pause | Now | Handle", Any, T]
+Steps = Generator["Send | Pause | Now | Handle | Take | Close | Log", Any, T]
 #: What an :class:`~mivaorders.AsyncClient` method that sends returns: a coroutine of its result.
 Awaited = Coroutine[Any, Any, T]
 Stream = Generator["Launch | Next | Emit", Any, None]
@@ -218,6 +251,28 @@ class AsyncDriver(Protocol):
     ) -> Awaited[T]: ...
 
     def stream(self, steps: Stream) -> AsyncIterator[Any]: ...
+
+
+def handling(steps: Steps[T], handle: Callable[[Any], Steps[Any]]) -> Steps[T]:
+    """``steps`` with its :class:`Handle` steps answered by the conversation ``handle(orders)`` instead of
+    the caller's handler: how an incremental sync stores each page a drain hands out. A failure of
+    ``handle`` is thrown into ``steps``, as a failing handler's would be."""
+    answer: Any = None
+    failure: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(answer) if failure is None else steps.throw(failure)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        answer, failure = None, None
+        try:
+            answer = (yield from handle(step.orders)) if isinstance(step, Handle) else (yield step)
+        except GeneratorExit:
+            steps.close()
+            raise
+        except BaseException as exc:  # the inner conversation decides what a failure means
+            failure = exc
 
 
 def ask(call: Call) -> Steps[tuple[dict[str, Any], httpx.Response]]:

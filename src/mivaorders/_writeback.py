@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from ._conversation import Pause, Send, Steps
+from ._conversation import Log, Pause, Send, Steps
 from ._converter import converter, structure_page
 from ._envelope import Call, Safety
 from ._exceptions import (
@@ -58,7 +58,6 @@ __all__ = [
     "update_call",
 ]
 
-logger = logging.getLogger("mivaorders")
 
 LIST_FIELDS = "OrderCustomFieldList_Load"
 UPDATE_FIELDS = "OrderCustomFields_Update"
@@ -224,7 +223,9 @@ def custom_fields_steps(
             catalog.load(envelope)
         except AuthenticationError:
             catalog.unavailable = True  # this token may not list fields; the store checks them itself
-            logger.debug("%s refused; custom field codes are checked by the store only", LIST_FIELDS)
+            yield Log(
+                logging.DEBUG, "%s refused; custom field codes are checked by the store only", (LIST_FIELDS,)
+            )
     catalog.check(module, wire)
     call = Call(
         UPDATE_FIELDS,
@@ -587,11 +588,10 @@ def fulfil_steps(request: FulfilRequest) -> Steps[OrderShipment]:
             if isinstance(exc, ArgumentError):
                 raise
             # The answer is lost or the store said no: either way, look before creating anything again.
-            logger.info(
+            yield Log(
+                logging.INFO,
                 "%s for order %d failed (%s); re-reading the order before anything else",
-                CREATE,
-                request.order_id,
-                type(exc).__name__,
+                (CREATE, request.order_id, type(exc).__name__),
             )
             if not proves_not_acted(exc):
                 yield Pause(SETTLE_SECONDS)

@@ -21,7 +21,6 @@ Sinks: :class:`SQLiteSink` (default; batch and checkpoint in one transaction), :
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,8 +29,10 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from ._client import async_driver, sync_driver
+from ._conversation import Awaited, Close, Now, Steps, Take, handling
 from ._exceptions import ArgumentError
-from ._lost_pages import RETRIEVED_QUEUE, check_moved_to
+from ._lost_pages import RETRIEVED_QUEUE, StoreTime, check_moved_to
 from ._query import check_page_size
 from ._sinks import (
     CallbackSink,
@@ -50,10 +51,12 @@ from ._validate import MAX_ID, aware_datetime, callable_, duration, shown, whole
 from .filters import PAYMENT_DATA, F, check_columns
 from .models import Order
 from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
-from .queues import DrainReport, DrainStop, _check_queue_code
+from .queues import DrainStop, _check_queue_code, _drain_steps, _QueuesBase
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient, Client
+    import httpx
+
+    from ._client import AsyncClient, Client, ClientConfig
 
 __all__ = [
     "AsyncOrderSync",
@@ -77,8 +80,6 @@ __all__ = [
     "latest_by_id",
     "order_json",
 ]
-
-logger = logging.getLogger("mivaorders")
 
 _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 
@@ -391,7 +392,8 @@ def latest_by_id(orders: Iterable[Order]) -> dict[int, Order]:
 
 
 class _Runner:
-    """The commit protocol shared by both syncs: store the batch, *then* move the checkpoint."""
+    """The commit protocol of a sync: store the batch, *then* move the checkpoint. Pure bookkeeping around
+    the sink: the clock's readings come in from the conversation (the driver reads the clock)."""
 
     def __init__(
         self,
@@ -413,7 +415,8 @@ class _Runner:
         if progress is not None:
             callable_(progress, "progress")
         self.sink = sink
-        self.strategy: Strategy | ByQueue = ByLastUpdate() if strategy is None else _check_strategy(strategy)
+        chosen_strategy = ByLastUpdate() if strategy is None else _check_strategy(strategy)
+        self.strategy_name = chosen_strategy.name
         # A sink that keeps the checkpoints itself stores each batch and its checkpoint in one transaction.
         self.transactional: TransactionalSink | None = None
         if checkpoints is None:
@@ -422,7 +425,7 @@ class _Runner:
                 checkpoints = sink
             elif isinstance(sink, CheckpointStore):
                 checkpoints = sink
-            elif isinstance(self.strategy, ByQueue):
+            elif isinstance(chosen_strategy, ByQueue):
                 checkpoints = MemoryCheckpoints()  # the queue is the checkpoint
             else:
                 raise ArgumentError(
@@ -433,27 +436,30 @@ class _Runner:
             raise ArgumentError("name must be a non-empty string")
         self.name = name
         # A batch is what one checkpoint commit covers; an adaptive pull's pages do not set it.
-        chosen = self.strategy.page_size or DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+        chosen = chosen_strategy.page_size or DEFAULT_BATCH_SIZE if batch_size is None else batch_size
         self.batch_size = check_page_size(chosen, name="batch_size")
-        # None: the drain adapts its page size.
-        self.drain_page_size = self.strategy.page_size if batch_size is None else self.batch_size
         self.progress = progress
-        self.begin()
+        # How the orders arrive, chosen once: a drain hands out pages, a pull is consumed in batches.
+        self.source: _QueueSource | _PullSource = (
+            _QueueSource(
+                chosen_strategy, chosen_strategy.page_size if batch_size is None else self.batch_size
+            )
+            if isinstance(chosen_strategy, ByQueue)
+            else _PullSource(chosen_strategy)
+        )
+        self.begin(0.0)
 
-    def begin(self) -> None:
-        """Start the counters of one run."""
+    def begin(self, now: float) -> None:
+        """Start the counters of one run, which starts at ``now`` (the client's clock)."""
         self.orders = 0
         self.batches = 0
-        self.started = time.monotonic()
-        self.checkpoint: Checkpoint | None = None
-        self.resumed = False
-        self.batch: list[Order] = []
+        self.started = now
 
     def load(self) -> Checkpoint | None:
         return self.checkpoints.load_checkpoint(self.name)
 
     def commit(
-        self, orders: Sequence[Order], checkpoint: Checkpoint | None, total: int | None = None
+        self, orders: Sequence[Order], checkpoint: Checkpoint | None, now: float, total: int | None = None
     ) -> None:
         if orders:
             if checkpoint is not None and self.transactional is not None:
@@ -467,89 +473,114 @@ class _Runner:
         elif checkpoint is not None:
             self.checkpoints.save_checkpoint(self.name, checkpoint)
         if self.progress is not None:
-            self.progress(SyncProgress(self.orders, self.batches, time.monotonic() - self.started, total))
+            self.progress(SyncProgress(self.orders, self.batches, now - self.started, total))
 
     def report(
-        self, resumed: bool, complete: bool, checkpoint: Checkpoint | None, detail: str = ""
+        self, now: float, resumed: bool, complete: bool, checkpoint: Checkpoint | None, detail: str = ""
     ) -> SyncReport:
         return SyncReport(
             name=self.name,
-            strategy=self.strategy.name,
+            strategy=self.strategy_name,
             orders=self.orders,
             batches=self.batches,
-            elapsed=time.monotonic() - self.started,
+            elapsed=now - self.started,
             resumed=resumed,
             complete=complete,
             checkpoint=checkpoint,
             detail=detail,
         )
 
-    def start(self, orders: Orders | AsyncOrders) -> OrderIterator | AsyncOrderIterator:
-        """Begin a run: load the checkpoint and start the strategy's pull from it."""
-        assert not isinstance(self.strategy, ByQueue)
-        self.begin()
-        self.checkpoint = self.load()
-        self.resumed = self.checkpoint is not None
-        self.batch = []
-        return self.strategy.pull(orders, self.checkpoint)
 
-    def take(self, order: Order, total: int | None, max_batches: int | None) -> bool:
-        """Add one pulled order; store the batch when it is full. True when ``max_batches`` is reached."""
-        self.batch.append(order)
-        if len(self.batch) < self.batch_size:
-            return False
-        self._store_batch(total)
-        return max_batches is not None and self.batches >= max_batches
+@attrs.frozen
+class _Context:
+    """What a sync's conversation needs of its client: the orders resource (for a strategy's pull), the
+    configuration (a drain's time limits) and the store's clock as its answers show it."""
 
-    def _store_batch(self, total: int | None) -> None:
-        assert not isinstance(self.strategy, ByQueue)
-        self.checkpoint = self.strategy.after_batch(self.checkpoint, self.batch)
-        self.commit(self.batch, self.checkpoint, total)
-        self.batch = []
+    orders: Orders | AsyncOrders
+    config: ClientConfig
+    store_time: StoreTime
 
-    def finish(self, pull: OrderIterator | AsyncOrderIterator) -> SyncReport:
-        """The pull is exhausted: store the rest, then move the checkpoint to where the next run starts."""
-        assert not isinstance(self.strategy, ByQueue)
-        if self.batch:
-            self._store_batch(pull.total_count)
-        self.checkpoint = self.strategy.after_pull(self.checkpoint, pull)
-        self.commit((), self.checkpoint)
-        return self.report(self.resumed, True, self.checkpoint)
 
-    def interrupted(self) -> SyncReport:
-        return self.report(self.resumed, False, self.checkpoint, "stopped after max_batches")
+@attrs.frozen
+class _PullSource:
+    """A pull strategy's run: consume the pull in batches, each stored before the checkpoint moves past it."""
 
-    @staticmethod
-    def check_max_batches(max_batches: object) -> int | None:
-        return None if max_batches is None else whole_number(max_batches, "max_batches", minimum=1)
+    strategy: Strategy
 
-    def drain_options(self, max_batches: int | None) -> dict[str, Any]:
-        """``queues.drain`` arguments for :class:`ByQueue`: each page is stored before it is acknowledged."""
+    def steps(self, runner: _Runner, context: _Context, max_batches: int | None) -> Steps[SyncReport]:
         strategy = self.strategy
-        assert isinstance(strategy, ByQueue)
-        self.begin()
-        return {
-            "queue_code": strategy.queue_code,
-            "handler": lambda orders: self.commit(orders, None),
-            "acknowledge": strategy.acknowledge,
-            "page_size": self.drain_page_size,
-            "columns": strategy.columns,
-            "max_pages": max_batches,
-            "moved_to": strategy.moved_to,
-        }
+        runner.begin((yield Now()))
+        checkpoint = runner.load()
+        resumed = checkpoint is not None
+        pull = strategy.pull(context.orders, checkpoint)
+        while True:
+            batch: list[Order] = yield Take(pull, runner.batch_size)
+            if batch:
+                checkpoint = strategy.after_batch(checkpoint, batch)
+                runner.commit(batch, checkpoint, (yield Now()), pull.total_count)
+            if len(batch) < runner.batch_size:
+                break  # the pull is exhausted
+            if max_batches is not None and runner.batches >= max_batches:
+                yield Close(pull)
+                return runner.report((yield Now()), resumed, False, checkpoint, "stopped after max_batches")
+        # Exhausted: the checkpoint moves to where the next run starts.
+        checkpoint = strategy.after_pull(checkpoint, pull)
+        now = yield Now()
+        runner.commit((), checkpoint, now)
+        return runner.report(now, resumed, True, checkpoint)
 
-    def drained(self, report: DrainReport) -> SyncReport:
+
+@attrs.frozen
+class _QueueSource:
+    """A queue's run: the drain's conversation, with storing each page as its handler (the queue is the
+    checkpoint: a page is acknowledged only once it is stored)."""
+
+    strategy: ByQueue
+    page_size: int | None  # None: the drain adapts its page size
+
+    def steps(self, runner: _Runner, context: _Context, max_batches: int | None) -> Steps[SyncReport]:
+        strategy = self.strategy
+        state = _QueuesBase._drain(
+            strategy.queue_code,
+            acknowledge=strategy.acknowledge,
+            page_size=self.page_size,
+            where=None,
+            columns=strategy.columns,
+            passphrase=None,
+            guard_updates=True,
+            max_pages=max_batches,
+            moved_to=strategy.moved_to,
+            config=context.config,
+        )
+
+        def store(orders: Sequence[Order]) -> Steps[None]:
+            runner.commit(orders, None, (yield Now()))
+
+        runner.begin((yield Now()))
+        report = yield from handling(_drain_steps(state, context.store_time), store)
         detail = report.reason
         if report.recoveries:
             detail += (
                 f"; {report.recoveries} lost answer(s), {report.recovered} order(s) recovered "
                 f"from {report.moved_to!r}"
             )
-        return self.report(False, report.stopped is DrainStop.EMPTY, None, detail)
+        return runner.report((yield Now()), False, report.stopped is DrainStop.EMPTY, None, detail)
 
 
-class _SyncBase(Generic[_ClientT]):
-    """What both syncs are made of: a client and the commit protocol around a sink."""
+def _check_max_batches(max_batches: object) -> int | None:
+    return None if max_batches is None else whole_number(max_batches, "max_batches", minimum=1)
+
+
+_ReportR = TypeVar("_ReportR")  # SyncReport, or a coroutine of one
+
+
+class _OrderSyncApi(Generic[_ClientT, _ReportR]):
+    """Both syncs, written once: a client, the commit protocol around a sink, and a run that is one
+    conversation for the client's driver."""
+
+    _run: Callable[[Steps[SyncReport], None, Callable[[httpx.Response, float], None]], _ReportR]
+
+    _context: _Context
 
     def __init__(
         self,
@@ -564,43 +595,40 @@ class _SyncBase(Generic[_ClientT]):
     ) -> None:
         self._client: _ClientT = client
         self._runner = _Runner(sink, strategy, checkpoints, name, batch_size, progress)
+        self._bind(client)
+
+    def _bind(self, client: _ClientT) -> None:
+        """Take the client's driver: its ``run`` and what the conversation needs."""
+        raise NotImplementedError
+
+    def run(self, *, max_batches: int | None = None) -> _ReportR:
+        """Pull until the strategy's pull is complete (or ``max_batches`` batches are stored) and return a
+        :class:`SyncReport` (awaitable on :class:`AsyncOrderSync`). Run it again, or after a crash, and it
+        resumes where the last committed batch left off."""
+        max_batches = _check_max_batches(max_batches)
+        steps = self._runner.source.steps(self._runner, self._context, max_batches)
+        return self._run(steps, None, self._context.store_time.saw)
 
 
-class OrderSync(_SyncBase["Client"]):
-    """Keeps ``sink`` up to date with the store behind ``client``.
+class OrderSync(_OrderSyncApi["Client", SyncReport]):
+    """Keeps ``sink`` up to date with the store behind a :class:`~mivaorders.Client`.
 
     ``OrderSync(client, SQLiteSink("orders.db")).run()`` pulls by last update, stores each batch and its
     checkpoint in one transaction, and returns a :class:`SyncReport`. Run it again (or after a crash) and it
     resumes where the last committed batch left off.
     """
 
-    def run(self, *, max_batches: int | None = None) -> SyncReport:
-        """Pull until the strategy's pull is complete (or ``max_batches`` batches are stored)."""
-        runner = self._runner
-        runner.check_max_batches(max_batches)
-        if isinstance(runner.strategy, ByQueue):
-            return runner.drained(self._client.queues.drain(**runner.drain_options(max_batches)))
-        pull = runner.start(self._client.orders)
-        assert isinstance(pull, OrderIterator)
-        for order in pull:
-            if runner.take(order, pull.total_count, max_batches):
-                return runner.interrupted()
-        return runner.finish(pull)
+    def _bind(self, client: Client) -> None:
+        driver = sync_driver(client)
+        self._run = driver.run
+        self._context = _Context(client.orders, driver.config, StoreTime())
 
 
-class AsyncOrderSync(_SyncBase["AsyncClient"]):
-    """:class:`OrderSync` for an :class:`~mivaorders.AsyncClient` (sinks are called synchronously)."""
+class AsyncOrderSync(_OrderSyncApi["AsyncClient", Awaited[SyncReport]]):
+    """:class:`OrderSync` for an :class:`~mivaorders.AsyncClient`: ``await sync.run()`` (sinks are called
+    synchronously)."""
 
-    async def run(self, *, max_batches: int | None = None) -> SyncReport:
-        """Pull until complete; see :meth:`OrderSync.run`."""
-        runner = self._runner
-        runner.check_max_batches(max_batches)
-        if isinstance(runner.strategy, ByQueue):
-            return runner.drained(await self._client.queues.drain(**runner.drain_options(max_batches)))
-        pull = runner.start(self._client.orders)
-        assert isinstance(pull, AsyncOrderIterator)
-        async for order in pull:
-            if runner.take(order, pull.total_count, max_batches):
-                await pull.aclose()
-                return runner.interrupted()
-        return runner.finish(pull)
+    def _bind(self, client: AsyncClient) -> None:
+        driver = async_driver(client)
+        self._run = driver.run
+        self._context = _Context(client.orders, driver.config, StoreTime())

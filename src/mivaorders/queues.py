@@ -22,7 +22,6 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +30,7 @@ import attrs
 
 from . import _display
 from ._columns import ONDEMAND_COLUMNS, SEARCH_COLUMNS, SPECIAL_SEARCH_FIELDS
-from ._conversation import AsyncDriver, Driver, Handle, Now, Send, Steps, ask
+from ._conversation import AsyncDriver, Driver, Handle, Log, Now, Send, Steps, ask
 from ._converter import structure_page
 from ._decode import page_decoder
 from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
@@ -81,7 +80,6 @@ __all__ = [
     "RETRIEVED_QUEUE",
 ]
 
-logger = logging.getLogger("mivaorders")
 
 T = TypeVar("T")
 
@@ -347,7 +345,8 @@ class _Drain:
         self.unrecovered: list[datetime] = []  # lost loads whose search found nothing
         self.first_lost: datetime | None = None  # where the final search starts
         self.page_recovered = False
-        self.started = time.monotonic()
+        self.started = 0.0  # by the client's clock, read by the conversation
+        self.notes: list[Log] = []  # log records not yet written (the driver writes them)
         self.delivered_ids: dict[int, int] = {}
         self.rejected: list[int] = []
         self.redelivered = 0
@@ -401,7 +400,7 @@ class _Drain:
                 "never drains. Change the workflow action to queue_move, or use the acknowledgement "
                 "workflow (drain(..., acknowledge=True))"
             )
-            logger.warning("%s", message)
+            self._note(logging.WARNING, "%s", message)
             self.warnings.append(message)
             self._finish(DrainStop.NOTHING_NEW, message)
             return False
@@ -415,7 +414,7 @@ class _Drain:
                     "store's acknowledgement workflow does not remove them from this queue (is "
                     "'Process Order Acknowledgement' enabled, and does it move orders out of this queue?)"
                 )
-                logger.warning("%s", message)
+                self._note(logging.WARNING, "%s", message)
                 self.warnings.append(message)
                 self._finish(DrainStop.NO_PROGRESS, message)
                 return False
@@ -464,7 +463,8 @@ class _Drain:
         if self.first_lost is None or search.since < self.first_lost:
             self.first_lost = search.since
         if search.found:
-            logger.warning(
+            self._note(
+                logging.WARNING,
                 "queue %r: recovered %d order(s) of a page whose answer was lost: the ones this drain had "
                 "not delivered yet among the %d order(s) in queue %r updated since %s",
                 self.queue,
@@ -475,7 +475,8 @@ class _Drain:
             )
         else:
             self.unrecovered.append(search.since)
-            logger.warning(
+            self._note(
+                logging.WARNING,
                 "queue %r: a load's answer was lost, but queue %r holds no undelivered order updated since "
                 "%s (%d looked at): the store had not acted on it",
                 self.queue,
@@ -486,7 +487,7 @@ class _Drain:
 
     def swept(self, search: LostPageSearch) -> None:
         level = logging.WARNING if search.found else logging.INFO
-        logger.log(
+        self._note(
             level,
             "queue %r: final search after %d lost answer(s): %d more order(s) recovered from queue %r "
             "(%d updated since %s looked at)",
@@ -526,7 +527,7 @@ class _Drain:
             "far were delivered; the drain stops here. Pass the queue the workflow moves orders to as "
             f"moved_to, or moved_to=None to accept that a lost answer loses orders.{lost}"
         )
-        logger.error("%s", message)
+        self._note(logging.ERROR, "%s", message)
         raise RecoveryUnavailableError(
             message, queue=self.queue, moved_to=self.moved_to, reason="not_moved_there"
         )
@@ -551,7 +552,9 @@ class _Drain:
             if oid not in self.rejected:
                 self.rejected.append(oid)
         if rejected:
-            logger.warning("queue %r: handler rejected order(s) %s", self.queue, sorted(rejected))
+            self._note(
+                logging.WARNING, "queue %r: handler rejected order(s) %s", self.queue, sorted(rejected)
+            )
         return [o for o in self.page if o.id not in rejected]
 
     def guard_query(self, accepted: Sequence[Order]) -> Call | None:
@@ -608,7 +611,10 @@ class _Drain:
     def done(self) -> bool:
         return self.stop is not None
 
-    def report(self) -> DrainReport:
+    def _note(self, level: int, message: str, *args: object) -> None:
+        self.notes.append(Log(level, message, args))
+
+    def report(self, now: float) -> DrainReport:
         assert self.stop is not None
         return DrainReport(
             queue=self.queue,
@@ -618,7 +624,7 @@ class _Drain:
             rejected=tuple(self.rejected),
             redelivered=self.redelivered,
             pages=self.pages,
-            elapsed=time.monotonic() - self.started,
+            elapsed=now - self.started,
             stopped=self.stop,
             reason=self.reason,
             warnings=tuple(self.warnings),
@@ -631,7 +637,8 @@ class _Drain:
         """A handler failed on a page a no-acknowledgement load had already moved out."""
         ids = [o.id for o in self.page]
         where = f"they are in queue {self.moved_to!r}" if self.moved_to else "they are in no queue to drain"
-        logger.warning(
+        self._note(
+            logging.WARNING,
             "queue %r: the handler failed on orders %s, which the load had already moved out of the "
             "queue (no acknowledgement workflow); %s: reconcile them with orders.updated_since() or "
             "fetch them by id",
@@ -639,6 +646,12 @@ class _Drain:
             ids,
             where,
         )
+
+
+def _told(state: _Drain) -> Steps[None]:
+    """Write what the drain's bookkeeping noted (the driver logs it)."""
+    while state.notes:
+        yield state.notes.pop(0)
 
 
 def _ack_steps(order_ids: Iterable[int]) -> Steps[AckResult]:
@@ -724,17 +737,16 @@ def _recover_steps(state: _Drain, since: datetime, cause: MivaError) -> Steps[No
     """A load's answer was lost: hand out the orders it moved, found in ``moved_to``, as a recovered page."""
     if state.moved_to is None:
         raise state.lost(since, cause, note=" (recovery was off: moved_to=None)") from cause
-    logger.warning(
+    yield Log(
+        logging.WARNING,
         "queue %r: the answer to a load was lost after the store may have acted (%s); looking for its "
         "orders in queue %r among those updated since %s",
-        state.queue,
-        type(cause).__name__,
-        state.moved_to,
-        since_text(since),
+        (state.queue, type(cause).__name__, state.moved_to, since_text(since)),
     )
     search = state.lost_search(since)
     yield from _hand_out_steps(state, search, cause)
     state.searched(search)
+    yield from _told(state)
 
 
 def _sweep_steps(state: _Drain) -> Steps[None]:
@@ -747,6 +759,7 @@ def _sweep_steps(state: _Drain) -> Steps[None]:
     search = state.lost_search(state.first_lost)
     yield from _hand_out_steps(state, search, None)
     state.swept(search)
+    yield from _told(state)
 
 
 def _hand_out_steps(state: _Drain, search: LostPageSearch, cause: MivaError | None) -> Steps[None]:
@@ -763,12 +776,17 @@ def _hand_out_steps(state: _Drain, search: LostPageSearch, cause: MivaError | No
         page = state.deliver(orders, recovered=True)
         try:
             state.handled((yield Handle(page)))
+        except GeneratorExit:
+            raise
         except BaseException:
             state.lost_page_warning()
+            yield from _told(state)
             raise
+        yield from _told(state)
 
 
 def _drain_steps(state: _Drain, store_time: StoreTime) -> Steps[DrainReport]:
+    state.started = yield Now()
     if state.moved_to is not None:
         yield from _check_recovery_steps(state)
     while (call := state.load_call()) is not None:
@@ -787,27 +805,36 @@ def _drain_steps(state: _Drain, store_time: StoreTime) -> Steps[DrainReport]:
                 raise
             yield from _recover_steps(state, since, exc)
             if state.lost_in_a_row >= _MAX_LOST_IN_A_ROW:
-                logger.error(
+                yield Log(
+                    logging.ERROR,
                     "queue %r: %d loads in a row lost their answer (each was recovered); giving up",
-                    state.queue,
-                    state.lost_in_a_row,
+                    (state.queue, state.lost_in_a_row),
                 )
                 raise exc
             continue
         state.lost_in_a_row = 0
-        if not state.loaded(page, _server_time(response, (yield Now()))):
+        going_on = state.loaded(page, _server_time(response, (yield Now())))
+        yield from _told(state)
+        if not going_on:
             break
         try:
             accepted = state.handled((yield Handle(DrainPage(state.page))))
+        except GeneratorExit:
+            raise
         except BaseException:
             if not state.acknowledge:
                 state.lost_page_warning()
+            yield from _told(state)
             raise
+        yield from _told(state)
         if not state.acknowledge:
             check = state.destination_call()
             if check is not None:
                 envelope, _ = yield Send(check)
-                state.destination_checked(_decode(envelope, check.label))
+                try:
+                    state.destination_checked(_decode(envelope, check.label))
+                finally:  # it notes why it raises
+                    yield from _told(state)
             continue  # the load itself took these orders out of the queue
         guard = state.guard_query(accepted)
         fresh = None
@@ -821,7 +848,7 @@ def _drain_steps(state: _Drain, store_time: StoreTime) -> Steps[DrainReport]:
             break
     if state.first_lost is not None:
         yield from _sweep_steps(state)
-    return state.report()
+    return state.report((yield Now()))
 
 
 class _QueuesBase:
