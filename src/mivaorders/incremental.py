@@ -118,6 +118,11 @@ def _id_lookback(value: object) -> int:
     return whole_number(value, "lookback", minimum=0, maximum=MAX_ID)
 
 
+def _check_page_size(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None:  # None: the adaptive page size
+        check_page_size(value, name=attribute.name)
+
+
 def _check_strategy(strategy: object) -> Strategy | ByQueue:
     if isinstance(strategy, ByQueue):
         return strategy
@@ -186,13 +191,8 @@ class ByLastUpdate:
     name: str = "last_update"
     since: datetime = attrs.field(default=_EPOCH, converter=_since)
     lookback: timedelta = attrs.field(default=timedelta(seconds=0), converter=_lookback)
-    page_size: int | None = attrs.field(default=None)
+    page_size: int | None = attrs.field(default=None, validator=_check_page_size)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
-
-    @page_size.validator
-    def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
-        if value is not None:  # None: the adaptive page size
-            check_page_size(value, name="page_size")
 
     def _since(self, checkpoint: Checkpoint | None) -> tuple[int, timedelta]:
         state = _state(checkpoint, self.name)
@@ -229,13 +229,8 @@ class ByOrderNumber:
     name: str = "order_number"
     start_after: int = attrs.field(default=0, converter=_start_after)
     lookback: int = attrs.field(default=30, converter=_id_lookback)
-    page_size: int | None = attrs.field(default=None)
+    page_size: int | None = attrs.field(default=None, validator=_check_page_size)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
-
-    @page_size.validator
-    def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
-        if value is not None:  # None: the adaptive page size
-            check_page_size(value, name="page_size")
 
     def _last(self, checkpoint: Checkpoint | None) -> tuple[int, int]:
         state = _state(checkpoint, self.name)
@@ -274,18 +269,13 @@ class ByDateRange:
     name: str = "date_range"
     start: datetime = attrs.field(default=_EPOCH, converter=_start)
     lookback: timedelta = attrs.field(default=timedelta(minutes=5), converter=_lookback)
-    page_size: int | None = attrs.field(default=None)
+    page_size: int | None = attrs.field(default=None, validator=_check_page_size)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
 
     @clock.validator
     def _check_clock(self, _: attrs.Attribute[Callable[[], float]], value: Callable[[], float]) -> None:
         callable_(value, "clock")
-
-    @page_size.validator
-    def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
-        if value is not None:  # None: the adaptive page size
-            check_page_size(value, name="page_size")
 
     def _window(self, checkpoint: Checkpoint | None) -> tuple[int, int, int]:
         state = _state(checkpoint, self.name)
@@ -341,15 +331,10 @@ class ByQueue:
 
     queue_code: str = attrs.field(converter=_check_queue_code)
     name: str = "queue"
-    page_size: int | None = attrs.field(default=None)
+    page_size: int | None = attrs.field(default=None, validator=_check_page_size)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_check_columns)
     acknowledge: bool = True
     moved_to: str | None = attrs.field(default=RETRIEVED_QUEUE)
-
-    @page_size.validator
-    def _check_page_size(self, _: attrs.Attribute[int | None], value: int | None) -> None:
-        if value is not None:  # None: the adaptive page size
-            check_page_size(value, name="page_size")
 
     @moved_to.validator
     def check_moved_to(self, _: attrs.Attribute[str | None], value: str | None) -> None:
