@@ -415,6 +415,38 @@ def test_async_methods_check_their_arguments(call: Callable[[Any], Any], needle:
     asyncio.run(main())
 
 
+#: Queue and shipment methods: (call on the client, a word the message must hold). On AsyncClient these
+#: return a coroutine, so the check must come before it exists: at the call, not when it is awaited.
+BAD_RESOURCE_CALLS: list[tuple[Callable[[Any], Any], str]] = [
+    (lambda c: c.queues.load(" "), "queue_code"),
+    (lambda c: c.queues.load("new_and_updated", acknowledge="yes"), "acknowledge"),
+    (lambda c: c.queues.acknowledge([]), "order_ids is empty"),
+    (lambda c: c.queues.acknowledge("12"), "order_ids"),
+    (lambda c: c.queues.recover_lost_page(datetime(2024, 1, 1)), "timezone-aware"),
+    (lambda c: c.queues.drain("new_and_updated", None), "handler"),
+    (lambda c: c.queues.drain("new_and_updated", print, max_pages=0), "max_pages"),
+    (lambda c: c.shipments.create(0, [1]), "order_id"),
+    (lambda c: c.shipments.update(5), "tracking_number"),
+    (lambda c: c.shipments.list(sort="bogus"), "sort"),
+    (lambda c: c.shipments.list(offset=-1), "offset"),
+]
+
+
+@pytest.mark.parametrize(("call", "needle"), BAD_RESOURCE_CALLS)
+def test_queue_and_shipment_methods_check_their_arguments_at_the_call(
+    call: Callable[[Any], Any], needle: str
+) -> None:
+    with _refusing_client() as client, pytest.raises(ArgumentError, match=needle):
+        call(client)
+
+    async def main() -> None:
+        async with _refusing_async_client() as client:
+            with pytest.raises(ArgumentError, match=needle):
+                call(client)  # not awaited: nothing to await when the arguments are wrong
+
+    asyncio.run(main())
+
+
 def test_an_unknown_column_raises_the_public_filter_error() -> None:
     with _refusing_client() as client, pytest.raises(mo.FilterError) as info:
         client.orders.list(columns=["itemz"])

@@ -14,7 +14,8 @@ Miva's queue functions only fire workflow triggers; what they do is the store's 
 - the stock no-acknowledgement template only *adds* orders to another queue: the queue never drains.
   ``drain`` notices a page with nothing new, stops, and says why.
 
-The planning and bookkeeping (:class:`_Drain`) is shared; ``Queues`` and ``AsyncQueues`` only do the I/O.
+Every method is written once, as a conversation (the drain's bookkeeping in :class:`_Drain`); ``Queues``
+and ``AsyncQueues`` only run it with their client's driver.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
 from . import _display
 from ._columns import ONDEMAND_COLUMNS, SEARCH_COLUMNS, SPECIAL_SEARCH_FIELDS
-from ._conversation import AsyncDriver, Driver, Handle, Log, Now, Send, Steps, ask
+from ._conversation import AsyncDriver, Awaited, Driver, Handle, Log, Now, Send, Steps, ask
 from ._converter import structure_page
 from ._decode import page_decoder
 from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
@@ -82,6 +83,7 @@ __all__ = [
 
 
 T = TypeVar("T")
+_R = TypeVar("_R")
 
 LOAD = "QueueOrderList_Load_Query"
 ACKNOWLEDGE = "OrderList_Acknowledge"
@@ -115,7 +117,9 @@ class DrainPage(list[Order]):
 
 #: What a drain handler returns: ``None`` when it took every order, or the ids it rejects.
 HandlerResult = Iterable[int] | None
+#: A drain handler for :class:`Queues`.
 Handler = Callable[[DrainPage], HandlerResult]
+#: A drain handler for :class:`AsyncQueues`: plain, or async (what it returns is awaited).
 AsyncHandler = Callable[[DrainPage], HandlerResult | Awaitable[HandlerResult]]
 
 
@@ -678,6 +682,11 @@ def _load_steps(call: Call, queue: str, acknowledge: bool, store_time: StoreTime
         raise lost_error(queue, since, exc, moved_to=None) from exc
 
 
+def _queues_steps() -> Steps[list[Queue]]:
+    envelope, _ = yield from ask(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
+    return _queues_from(envelope)
+
+
 def _destination_steps(queue: str, moved_to: str, advice: str) -> Steps[str]:
     """The destination queue as the store spells it; :class:`RecoveryUnavailableError` when it has none."""
     envelope, _ = yield Send(Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT))
@@ -923,22 +932,38 @@ def _decode(envelope: Mapping[str, Any], function: str) -> Page[Order]:
     return structure_page(envelope.get("data"), Order, function=function)
 
 
-class Queues(_QueuesBase):
-    """Order workflow queues for :class:`~mivaorders.Client` (``client.queues``)."""
+_Seen = Callable[["httpx.Response", float], None]
+#: A client's ``driver.run``: runs a conversation (with a drain's handler), showing it every response.
+_Run = Callable[[Steps[T], "Callable[[DrainPage], object] | None", _Seen], _R]
 
-    def __init__(self, client: Client, driver: Driver) -> None:
-        self._client = client
-        self._driver = driver
-        self._store_time = StoreTime()
+_HandlerT = TypeVar("_HandlerT", bound="Callable[[DrainPage], object]")  # Handler, or AsyncHandler
+_QueuesR = TypeVar("_QueuesR")  # list[Queue], or a coroutine of one
+_PageR = TypeVar("_PageR")  # Page[Order], or a coroutine of one
+_OrdersR = TypeVar("_OrdersR")  # list[Order], or a coroutine of one
+_AckR = TypeVar("_AckR")  # AckResult, or a coroutine of one
+_ReportR = TypeVar("_ReportR")  # DrainReport, or a coroutine of one
+
+
+class _QueuesApi(_QueuesBase, Generic[_HandlerT, _QueuesR, _PageR, _OrdersR, _AckR, _ReportR]):
+    """``client.queues``, written once for both clients: each method checks its arguments and builds the
+    conversation; the client's driver runs it (on :class:`~mivaorders.AsyncClient` every method returns a
+    coroutine to await, and a drain's handler may be async)."""
+
+    _client: Client | AsyncClient
+    _driver: Driver | AsyncDriver
+    _store_time: StoreTime
+    _run_queues: _Run[list[Queue], _QueuesR]
+    _run_page: _Run[Page[Order], _PageR]
+    _run_orders: _Run[list[Order], _OrdersR]
+    _run_ack: _Run[AckResult, _AckR]
+    _run_report: _Run[DrainReport, _ReportR]
 
     def __repr__(self) -> str:
         return _display.resource_repr(self, self._client)
 
-    def list_queues(self) -> list[Queue]:
+    def list_queues(self) -> _QueuesR:
         """The store's queues, discovered through ``OrderCustomFieldList_Load``."""
-        call = Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT)
-        envelope, _ = self._drive(ask(call))
-        return _queues_from(envelope)
+        return self._run_queues(_queues_steps(), None, self._store_time.saw)
 
     def load(
         self,
@@ -951,7 +976,7 @@ class Queues(_QueuesBase):
         columns: Iterable[str] | None = None,
         passphrase: str | None = None,
         acknowledge: bool = False,
-    ) -> Page[Order]:
+    ) -> _PageR:
         """One page of a queue. ``acknowledge=True`` declares that the store's workflow waits for
         acknowledgement, which makes the load safe to retry; otherwise it is treated as destructive, and an
         answer lost after the store may have acted raises :class:`~mivaorders.LostPageError`: pass it to
@@ -959,7 +984,9 @@ class Queues(_QueuesBase):
         query = self._query(where, sort, columns, passphrase)
         code = _check_queue_code(queue_code)
         call = _load_call(code, query, count, offset, acknowledge=acknowledge)
-        return self._drive(_load_steps(call, code, acknowledge, self._store_time))
+        return self._run_page(
+            _load_steps(call, code, acknowledge, self._store_time), None, self._store_time.saw
+        )
 
     def recover_lost_page(
         self,
@@ -970,7 +997,7 @@ class Queues(_QueuesBase):
         passphrase: str | None = None,
         exclude: Iterable[int] = (),
         page_size: int = 100,
-    ) -> list[Order]:
+    ) -> _OrdersR:
         """The orders a load without acknowledgement moved out while its answer was lost.
 
         ``lost`` is the :class:`~mivaorders.LostPageError` (or the moment just before the load, on the
@@ -979,19 +1006,16 @@ class Queues(_QueuesBase):
         already have), sorted by id. It may hold orders someone else moved there in the same seconds.
         """
         search = self._lost_page_search(lost, moved_to, columns, passphrase, exclude, page_size)
-        return self._drive(_search_steps(_queue_of(lost), search))
+        return self._run_orders(_search_steps(_queue_of(lost), search), None, self._store_time.saw)
 
-    def _drive(self, steps: Steps[T], handler: Handler | None = None) -> T:
-        return self._driver.run(steps, handler, self._store_time.saw)
-
-    def acknowledge(self, order_ids: Iterable[int]) -> AckResult:
+    def acknowledge(self, order_ids: Iterable[int]) -> _AckR:
         """Acknowledge orders (at most 100 ids a call; what the store's time budget left is re-sent)."""
-        return self._drive(_ack_steps(order_ids))
+        return self._run_ack(_ack_steps(order_ids), None, self._store_time.saw)
 
     def drain(
         self,
         queue_code: str,
-        handler: Handler,
+        handler: _HandlerT,
         *,
         acknowledge: bool = True,
         page_size: int | AdaptivePageSize | None = None,
@@ -1001,12 +1025,13 @@ class Queues(_QueuesBase):
         guard_updates: bool = True,
         max_pages: int | None = None,
         moved_to: str | None = RETRIEVED_QUEUE,
-    ) -> DrainReport:
+    ) -> _ReportR:
         """Load a page at offset 0, hand it to ``handler``, acknowledge what it accepted; repeat.
 
         ``handler(orders)`` gets a :class:`DrainPage` (a list of orders) and returns ``None`` (all
         accepted) or the ids it rejects; rejected orders are reported and skipped, never acknowledged. If
-        it raises, nothing of that page is acknowledged and the error propagates.
+        it raises, nothing of that page is acknowledged and the error propagates. On
+        :class:`~mivaorders.AsyncClient` the handler may be async: what it returns is awaited.
 
         With ``acknowledge=False`` the store's workflow moves orders out as they load, into ``moved_to``.
         Before the first load the drain checks that queue exists and the token may search it (else
@@ -1028,91 +1053,30 @@ class Queues(_QueuesBase):
             moved_to=moved_to,
             config=self._driver.config,
         )
-        return self._drive(_drain_steps(state, self._store_time), handler)
+        return self._run_report(_drain_steps(state, self._store_time), handler, self._store_time.saw)
 
 
-class AsyncQueues(_QueuesBase):
-    """Order workflow queues for :class:`~mivaorders.AsyncClient`; see :class:`Queues`."""
+class Queues(_QueuesApi[Handler, list[Queue], Page[Order], list[Order], AckResult, DrainReport]):
+    """Order workflow queues for :class:`~mivaorders.Client` (``client.queues``)."""
+
+    def __init__(self, client: Client, driver: Driver) -> None:
+        self._client, self._driver, self._store_time = client, driver, StoreTime()
+        self._run_queues = self._run_page = self._run_orders = self._run_ack = self._run_report = driver.run
+
+
+class AsyncQueues(
+    _QueuesApi[
+        AsyncHandler,
+        Awaited[list[Queue]],
+        Awaited[Page[Order]],
+        Awaited[list[Order]],
+        Awaited[AckResult],
+        Awaited[DrainReport],
+    ]
+):
+    """Order workflow queues for :class:`~mivaorders.AsyncClient` (``client.queues``): the methods of
+    :class:`Queues`, awaited; a drain's handler may be async."""
 
     def __init__(self, client: AsyncClient, driver: AsyncDriver) -> None:
-        self._client = client
-        self._driver = driver
-        self._store_time = StoreTime()
-
-    def __repr__(self) -> str:
-        return _display.resource_repr(self, self._client)
-
-    async def list_queues(self) -> list[Queue]:
-        """The store's queues; see :meth:`Queues.list_queues`."""
-        call = Call("OrderCustomFieldList_Load", {}, safety=Safety.IDEMPOTENT)
-        envelope, _ = await self._drive(ask(call))
-        return _queues_from(envelope)
-
-    async def load(
-        self,
-        queue_code: str,
-        *,
-        count: int = 100,
-        offset: int = 0,
-        where: Expr | None = None,
-        sort: str | SortKey | None = None,
-        columns: Iterable[str] | None = None,
-        passphrase: str | None = None,
-        acknowledge: bool = False,
-    ) -> Page[Order]:
-        """One page of a queue; see :meth:`Queues.load`."""
-        query = self._query(where, sort, columns, passphrase)
-        code = _check_queue_code(queue_code)
-        call = _load_call(code, query, count, offset, acknowledge=acknowledge)
-        return await self._drive(_load_steps(call, code, acknowledge, self._store_time))
-
-    async def recover_lost_page(
-        self,
-        lost: LostPageError | datetime,
-        *,
-        moved_to: str | None = None,
-        columns: Iterable[str] | None = None,
-        passphrase: str | None = None,
-        exclude: Iterable[int] = (),
-        page_size: int = 100,
-    ) -> list[Order]:
-        """The orders a lost no-acknowledgement load moved out; see :meth:`Queues.recover_lost_page`."""
-        search = self._lost_page_search(lost, moved_to, columns, passphrase, exclude, page_size)
-        return await self._drive(_search_steps(_queue_of(lost), search))
-
-    async def _drive(self, steps: Steps[T], handler: AsyncHandler | None = None) -> T:
-        return await self._driver.run(steps, handler, self._store_time.saw)
-
-    async def acknowledge(self, order_ids: Iterable[int]) -> AckResult:
-        """Acknowledge orders; see :meth:`Queues.acknowledge`."""
-        return await self._drive(_ack_steps(order_ids))
-
-    async def drain(
-        self,
-        queue_code: str,
-        handler: AsyncHandler,
-        *,
-        acknowledge: bool = True,
-        page_size: int | AdaptivePageSize | None = None,
-        where: Expr | None = None,
-        columns: Iterable[str] | None = None,
-        passphrase: str | None = None,
-        guard_updates: bool = True,
-        max_pages: int | None = None,
-        moved_to: str | None = RETRIEVED_QUEUE,
-    ) -> DrainReport:
-        """Load, hand out, acknowledge, repeat; see :meth:`Queues.drain`. ``handler`` may be async."""
-        _check_handler(handler)
-        state = self._drain(
-            queue_code,
-            acknowledge=acknowledge,
-            page_size=page_size,
-            where=where,
-            columns=columns,
-            passphrase=passphrase,
-            guard_updates=guard_updates,
-            max_pages=max_pages,
-            moved_to=moved_to,
-            config=self._driver.config,
-        )
-        return await self._drive(_drain_steps(state, self._store_time), handler)
+        self._client, self._driver, self._store_time = client, driver, StoreTime()
+        self._run_queues = self._run_page = self._run_orders = self._run_ack = self._run_report = driver.run

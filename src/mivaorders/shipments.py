@@ -7,16 +7,18 @@
   whichever one an update leaves out; that makes it safe to retry.
 - :meth:`Shipments.list` queries ``OrderShipmentList_Load_Query`` (a read, retried).
 
-For the whole "ship it" step, safe to repeat after any failure, use ``client.orders.fulfil()``.
+For the whole "ship it" step, safe to repeat after any failure, use ``client.orders.fulfil()``. Each method
+is written once, as a conversation; ``Shipments`` and ``AsyncShipments`` only run it with their client's
+driver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ._conversation import ask
+from ._conversation import Awaited, ask
 from ._exceptions import ArgumentError, MivaError
 from ._page import Page
 from ._writeback import (
@@ -33,7 +35,8 @@ from .models import OrderShipment
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
-    from ._conversation import AsyncDriver, Driver
+    from ._conversation import AsyncDriver, Driver, Steps
+    from ._envelope import Call
 
 __all__ = ["AsyncShipments", "ShipmentUpdate", "Shipments"]
 
@@ -64,26 +67,54 @@ def _updates(
     return [first, *more]
 
 
-class Shipments:
-    """Shipments for :class:`~mivaorders.Client` (``client.shipments``)."""
+def _create_steps(call: Call) -> Steps[OrderShipment]:
+    # Never sent again once it may have reached the store (the call's safety): say so when that happens.
+    try:
+        envelope, _ = yield from ask(call)
+    except MivaError as exc:
+        raise uncertain(exc, call) from exc
+    return decode_created(envelope)
 
-    def __init__(self, client: Client, driver: Driver) -> None:
-        self._client = client
-        self._driver = driver
 
-    def create(self, order_id: int, line_ids: Iterable[int]) -> OrderShipment:
+def _update_steps(call: Call) -> Steps[None]:
+    yield from ask(call)
+
+
+def _list_steps(call: Call) -> Steps[Page[OrderShipment]]:
+    envelope, _ = yield from ask(call)
+    return decode_shipments(envelope)
+
+
+def _get_steps(call: Call) -> Steps[OrderShipment | None]:
+    page = yield from _list_steps(call)
+    return page.items[0] if page.items else None
+
+
+_ShipmentR = TypeVar("_ShipmentR")  # OrderShipment, or a coroutine of one
+_NoneR = TypeVar("_NoneR")  # None, or a coroutine of it
+_PageR = TypeVar("_PageR")  # Page[OrderShipment], or a coroutine of one
+_FoundR = TypeVar("_FoundR")  # OrderShipment | None, or a coroutine of one
+
+
+class _ShipmentsApi(Generic[_ShipmentR, _NoneR, _PageR, _FoundR]):
+    """``client.shipments``, written once for both clients: each method checks its arguments and builds the
+    conversation; the client's driver runs it (on :class:`~mivaorders.AsyncClient` every method returns a
+    coroutine to await)."""
+
+    _client: Client | AsyncClient
+    _run_shipment: Callable[[Steps[OrderShipment]], _ShipmentR]
+    _run_none: Callable[[Steps[None]], _NoneR]
+    _run_page: Callable[[Steps[Page[OrderShipment]]], _PageR]
+    _run_found: Callable[[Steps[OrderShipment | None]], _FoundR]
+
+    def create(self, order_id: int, line_ids: Iterable[int]) -> _ShipmentR:
         """Put these lines of the order into a new shipment (status picking, no tracking yet).
 
         Not idempotent: once the request may have reached the store it is never sent again, and the error
         is an :class:`~mivaorders.UncertainWriteError`. Line ids of another order are skipped by the store
         without a word; ``orders.fulfil()`` refuses them before writing.
         """
-        call = create_call(order_id, line_ids)
-        try:
-            envelope, _ = self._driver.run(ask(call))
-        except MivaError as exc:
-            raise uncertain(exc, call) from exc
-        return decode_created(envelope)
+        return self._run_shipment(_create_steps(create_call(order_id, line_ids)))
 
     def update(
         self,
@@ -94,7 +125,7 @@ class Shipments:
         cost: Decimal | int | str | None = None,
         mark_shipped: bool = False,
         more: Iterable[ShipmentUpdate] = (),
-    ) -> None:
+    ) -> _NoneR:
         """Set a shipment's tracking number, tracking type and cost (all three, always), and optionally
         mark it shipped (status 200 and ship date; the store may e-mail the customer).
 
@@ -102,7 +133,7 @@ class Shipments:
         Unknown shipment ids are skipped by the store silently.
         """
         updates = _updates(shipment_id, tracking_number, tracking_type, cost, mark_shipped, more)
-        self._driver.run(ask(update_call(updates)))
+        return self._run_none(_update_steps(update_call(updates)))
 
     def list(
         self,
@@ -114,7 +145,7 @@ class Shipments:
         offset: int = 0,
         items: bool = False,
         include_order: bool = False,
-    ) -> Page[OrderShipment]:
+    ) -> _PageR:
         """One page of shipments (``OrderShipmentList_Load_Query``), optionally of one order.
 
         ``where`` takes conditions on shipment columns (``F.id``, ``F.status``, ``F.batch_id`` or
@@ -130,70 +161,38 @@ class Shipments:
             items=items,
             include_order=include_order,
         )
-        envelope, _ = self._driver.run(ask(call))
-        return decode_shipments(envelope)
+        return self._run_page(_list_steps(call))
 
-    def get(self, shipment_id: int) -> OrderShipment | None:
+    def get(self, shipment_id: int) -> _FoundR:
         """The shipment with this id (with its lines), or ``None``."""
-        page = self.list(where=F.id == shipment_id, count=1, items=True)
-        return page.items[0] if page.items else None
+        call = shipment_list_call(
+            order_id=None,
+            where=F.id == shipment_id,
+            sort=None,
+            count=1,
+            offset=0,
+            items=True,
+            include_order=False,
+        )
+        return self._run_found(_get_steps(call))
 
 
-class AsyncShipments:
-    """Shipments for :class:`~mivaorders.AsyncClient`; see :class:`Shipments`."""
+class Shipments(_ShipmentsApi[OrderShipment, None, Page[OrderShipment], OrderShipment | None]):
+    """Shipments for :class:`~mivaorders.Client` (``client.shipments``)."""
+
+    def __init__(self, client: Client, driver: Driver) -> None:
+        self._client = client
+        self._run_shipment = self._run_none = self._run_page = self._run_found = driver.run
+
+
+class AsyncShipments(
+    _ShipmentsApi[
+        Awaited[OrderShipment], Awaited[None], Awaited[Page[OrderShipment]], Awaited[OrderShipment | None]
+    ]
+):
+    """Shipments for :class:`~mivaorders.AsyncClient` (``client.shipments``): the methods of
+    :class:`Shipments`, awaited."""
 
     def __init__(self, client: AsyncClient, driver: AsyncDriver) -> None:
         self._client = client
-        self._driver = driver
-
-    async def create(self, order_id: int, line_ids: Iterable[int]) -> OrderShipment:
-        """Create a shipment, never sent twice; see :meth:`Shipments.create`."""
-        call = create_call(order_id, line_ids)
-        try:
-            envelope, _ = await self._driver.run(ask(call))
-        except MivaError as exc:
-            raise uncertain(exc, call) from exc
-        return decode_created(envelope)
-
-    async def update(
-        self,
-        shipment_id: int | ShipmentUpdate,
-        *,
-        tracking_number: str | None = None,
-        tracking_type: str | None = None,
-        cost: Decimal | int | str | None = None,
-        mark_shipped: bool = False,
-        more: Iterable[ShipmentUpdate] = (),
-    ) -> None:
-        """Set tracking number, type and cost (always all three); see :meth:`Shipments.update`."""
-        updates = _updates(shipment_id, tracking_number, tracking_type, cost, mark_shipped, more)
-        await self._driver.run(ask(update_call(updates)))
-
-    async def list(
-        self,
-        *,
-        order_id: int | None = None,
-        where: Expr | None = None,
-        sort: str | SortKey | None = None,
-        count: int = 100,
-        offset: int = 0,
-        items: bool = False,
-        include_order: bool = False,
-    ) -> Page[OrderShipment]:
-        """One page of shipments; see :meth:`Shipments.list`."""
-        call = shipment_list_call(
-            order_id=order_id,
-            where=where,
-            sort=sort,
-            count=count,
-            offset=offset,
-            items=items,
-            include_order=include_order,
-        )
-        envelope, _ = await self._driver.run(ask(call))
-        return decode_shipments(envelope)
-
-    async def get(self, shipment_id: int) -> OrderShipment | None:
-        """The shipment with this id, or ``None``; see :meth:`Shipments.get`."""
-        page = await self.list(where=F.id == shipment_id, count=1, items=True)
-        return page.items[0] if page.items else None
+        self._run_shipment = self._run_none = self._run_page = self._run_found = driver.run
