@@ -404,9 +404,7 @@ class _Drain:
                 "never drains. Change the workflow action to queue_move, or use the acknowledgement "
                 "workflow (drain(..., acknowledge=True))"
             )
-            self._note(logging.WARNING, "%s", message)
-            self.warnings.append(message)
-            self._finish(DrainStop.NOTHING_NEW, message)
+            self._give_up(DrainStop.NOTHING_NEW, message)
             return False
         if self.acknowledge and all(o.id in self.acked_ids for o in page.items):
             # Everything here was acknowledged already. Once (an edit re-queued it) is normal; page after
@@ -418,9 +416,7 @@ class _Drain:
                     "store's acknowledgement workflow does not remove them from this queue (is "
                     "'Process Order Acknowledgement' enabled, and does it move orders out of this queue?)"
                 )
-                self._note(logging.WARNING, "%s", message)
-                self.warnings.append(message)
-                self._finish(DrainStop.NO_PROGRESS, message)
+                self._give_up(DrainStop.NO_PROGRESS, message)
                 return False
         else:
             self.repeat_rounds = 0
@@ -605,6 +601,12 @@ class _Drain:
                 f"{_MAX_IDLE_ROUNDS} rounds in a row acknowledged nothing (orders keep changing, or the "
                 "store's acknowledgement workflow does not remove them from the queue)",
             )
+
+    def _give_up(self, stop: DrainStop, warning: str) -> None:
+        """Stop because the store's workflow does not do what a drain needs; say so in the report and log."""
+        self._note(logging.WARNING, "%s", warning)
+        self.warnings.append(warning)
+        self._finish(stop, warning)
 
     def _finish(self, stop: DrainStop, reason: str) -> None:
         if self.stop is None:
