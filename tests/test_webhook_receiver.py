@@ -527,3 +527,15 @@ def test_reprs_hide_the_secret() -> None:
     for app in (WebhookWSGIApp(Recorder(), verifier=verifier), WebhookASGIApp(Recorder(), verifier=verifier)):
         assert TOKEN not in repr(app)
         assert "'***'" in repr(app)
+
+
+def test_apps_keep_what_they_were_given() -> None:
+    verifier = WebhookVerifier(token=TOKEN)
+    handler = Recorder()
+    for app in (
+        WebhookWSGIApp(handler, verifier=verifier, on_order_id=handler.on_id),
+        WebhookASGIApp(handler, verifier=verifier, on_order_id=handler.on_id),
+    ):
+        assert app.handler is handler
+        assert app.verifier is verifier
+        assert app.on_order_id == handler.on_id

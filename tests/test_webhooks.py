@@ -571,3 +571,15 @@ def test_verify_decodes_posts_and_gets(body: bytes) -> None:
         verifier.verify(_request(query="token=wrong-wrong-wrong"), body)
     with _Reason("too_large"):
         attrs.evolve(verifier, max_bytes=100).verify(_request(), body)
+
+
+def test_decode_is_verify_without_the_vetting(body: bytes) -> None:
+    verifier = WebhookVerifier(token=TOKEN)
+    assert verifier.decode(_request(), body) == verifier.verify(_request(), body)
+    get = _request(method="GET", query=f"token={TOKEN}&Order_ID=9")
+    assert verifier.decode(get) == OrderIdNotification(9)
+    # decode() trusts that vet() ran: a request vet() refuses is still decoded...
+    assert isinstance(verifier.decode(_request(query="token=wrong-wrong-wrong"), body), Order)
+    # ...but the body limits are decode()'s own.
+    with _Reason("too_large"):
+        attrs.evolve(verifier, max_bytes=100).decode(_request(), body)

@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 import httpx
 
@@ -91,10 +91,28 @@ class TokenAuth(_HttpxAuth):
         return "TokenAuth(token=<redacted>)"
 
 
-class HmacAuth(_HttpxAuth):
+class _SigningAuth(_HttpxAuth):
+    """What the schemes that sign the body share: the digest they sign with, and a repr without secrets."""
+
+    __slots__ = ("_digest",)
+
+    _digest: str
+    _hidden: ClassVar[str]  # the repr's stand-in for the secret arguments
+
+    @property
+    def digest(self) -> str:
+        return self._digest
+
+    def __repr__(self) -> str:
+        # getattr: safe on a half-built object too (error reporters print the locals of failing frames)
+        return f"{type(self).__name__}({self._hidden}, digest={getattr(self, '_digest', None)!r})"
+
+
+class HmacAuth(_SigningAuth):
     """``MIVA-HMAC-SHA256 <token>:<signature>`` (or SHA1): an HMAC of the body with the signing key."""
 
-    __slots__ = ("_digest", "_key", "_scheme", "_token")
+    __slots__ = ("_key", "_scheme", "_token")
+    _hidden = "token=<redacted>, signing_key=<redacted>"
 
     def __init__(self, token: str, signing_key: str, digest: Literal["sha256", "sha1"] = "sha256") -> None:
         self._token = _check_token(token)
@@ -104,10 +122,6 @@ class HmacAuth(_HttpxAuth):
         self._digest: Literal["sha256", "sha1"] = digest
         self._scheme = "MIVA-HMAC-SHA256" if digest == "sha256" else "MIVA-HMAC-SHA1"
 
-    @property
-    def digest(self) -> str:
-        return self._digest
-
     def signature(self, body: bytes) -> str:
         """Standard base64 of the raw HMAC digest of ``body``."""
         mac = hmac.new(self._key, body, hashlib.sha256 if self._digest == "sha256" else hashlib.sha1)
@@ -116,14 +130,8 @@ class HmacAuth(_HttpxAuth):
     def authorization(self, body: bytes) -> str:
         return f"{self._scheme} {self._token}:{self.signature(body)}"
 
-    def __repr__(self) -> str:
-        # getattr: safe on a half-built object too (error reporters print the locals of failing frames)
-        return (
-            f"HmacAuth(token=<redacted>, signing_key=<redacted>, digest={getattr(self, '_digest', None)!r})"
-        )
 
-
-class SshAuth(_HttpxAuth):
+class SshAuth(_SigningAuth):
     """``SSH-RSA-SHA2-256 <base64 user>:<signature>``: an admin user's RSA key signs the body.
 
     ``private_key`` is PEM text or bytes (PKCS#1 or PKCS#8) or a loaded ``cryptography`` RSA key. Needs the
@@ -131,7 +139,8 @@ class SshAuth(_HttpxAuth):
     for this scheme, which the client always sends.
     """
 
-    __slots__ = ("_digest", "_key", "_scheme", "_user")
+    __slots__ = ("_key", "_scheme", "_user")
+    _hidden = "username=<redacted>, private_key=<redacted>"
 
     def __init__(
         self,
@@ -171,10 +180,6 @@ class SshAuth(_HttpxAuth):
         self._digest: Literal["sha256", "sha512"] = digest
         self._scheme = "SSH-RSA-SHA2-256" if digest == "sha256" else "SSH-RSA-SHA2-512"
 
-    @property
-    def digest(self) -> str:
-        return self._digest
-
     def signature(self, body: bytes) -> str:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
@@ -185,9 +190,3 @@ class SshAuth(_HttpxAuth):
 
     def authorization(self, body: bytes) -> str:
         return f"{self._scheme} {self._user}:{self.signature(body)}"
-
-    def __repr__(self) -> str:
-        # getattr: safe on a half-built object too (error reporters print the locals of failing frames)
-        return (
-            f"SshAuth(username=<redacted>, private_key=<redacted>, digest={getattr(self, '_digest', None)!r})"
-        )

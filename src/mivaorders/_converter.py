@@ -31,7 +31,12 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, IterableValidationError, StructureHandlerNotFoundError
+from cattrs.errors import (
+    ClassValidationError,
+    IterableValidationError,
+    IterableValidationNote,
+    StructureHandlerNotFoundError,
+)
 
 from . import _bounds as bounds
 from . import models
@@ -581,20 +586,14 @@ def _error_lines(exc: BaseException, path: str) -> list[str]:
     """Flatten cattrs' exception groups (and our own errors) into ``$.path: message`` lines."""
     if isinstance(exc, ResponseValidationError):
         return [_rebase(line, path) for line in exc.errors]
-    if isinstance(exc, IterableValidationError):
+    if isinstance(exc, (IterableValidationError, ClassValidationError)):
         lines: list[str] = []
         with_notes, without = exc.group_exceptions()
         for inner, note in with_notes:
-            lines += _error_lines(inner, f"{path}[{note.index!r}]")
+            # The note says where the failure sits: an index in a list, or a field of a class.
+            step = f"[{note.index!r}]" if isinstance(note, IterableValidationNote) else f".{note.name}"
+            lines += _error_lines(inner, path + step)
         for inner in without:
-            lines += _error_lines(inner, path)
-        return lines
-    if isinstance(exc, ClassValidationError):
-        lines = []
-        class_notes, others = exc.group_exceptions()
-        for inner, class_note in class_notes:
-            lines += _error_lines(inner, f"{path}.{class_note.name}")
-        for inner in others:
             lines += _error_lines(inner, path)
         return lines
     if isinstance(exc, _Invalid):

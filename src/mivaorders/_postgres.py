@@ -15,7 +15,7 @@ from typing import Any
 
 from . import _json
 from ._exceptions import ArgumentError, ConfigurationError
-from ._sinks import Checkpoint, item_columns, order_columns
+from ._sinks import Checkpoint, _SqlSink, item_columns, order_columns
 from .incremental import latest_by_id
 from .models import Order
 
@@ -103,7 +103,7 @@ def _numeric(value: Decimal) -> Decimal:
     return value  # Decimal -> numeric: exact (and jsonb keeps the JSON's numbers exactly)
 
 
-class PostgresSink:
+class PostgresSink(_SqlSink[psycopg.Connection[Any]]):
     """Orders of one store (``store_key``) in PostgreSQL: ``orders``, ``order_items``, ``sync_checkpoints``.
 
     ``PostgresSink(dsn, store_key="acme")`` connects and creates the tables if missing (``create=False``
@@ -145,12 +145,6 @@ class PostgresSink:
             with self._lock:
                 self._db.close()
 
-    def __enter__(self) -> PostgresSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
         with self._lock, self._db.transaction():
@@ -190,19 +184,6 @@ class PostgresSink:
             "ON CONFLICT (store_key, name) DO UPDATE SET checkpoint = excluded.checkpoint, saved_at = now()",
             (self.store_key, name, Jsonb(checkpoint.to_json())),
         )
-
-    def write(self, orders: Sequence[Order]) -> None:
-        with self._transaction() as db:
-            self._put(db, orders)
-
-    def write_with_checkpoint(self, orders: Sequence[Order], name: str, checkpoint: Checkpoint) -> None:
-        with self._transaction() as db:
-            self._put(db, orders)
-            self._save(db, name, checkpoint)
-
-    def save_checkpoint(self, name: str, checkpoint: Checkpoint) -> None:
-        with self._transaction() as db:
-            self._save(db, name, checkpoint)
 
     def load_checkpoint(self, name: str) -> Checkpoint | None:
         with self._lock:

@@ -20,23 +20,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import _json
+import attrs
+
+from . import _json, _webhook
 from ._asgi import Receive, Scope, Send, lifespan
-from ._webhook import (
-    OrderIdNotification,
-    SeenStore,
-    WebhookError,
-    WebhookRequest,
-    WebhookVerifier,
-    dedupe_key,
-    is_complete,
-    parse_order,
-    parse_order_id,
-)
+from ._conversation import Turns
 from .models import Order
 
 if TYPE_CHECKING:
@@ -58,7 +50,9 @@ logger = logging.getLogger("mivaorders.webhooks")
 WebhookResponse = tuple[int, list[tuple[str, str]], bytes]
 OrderHandler = Callable[[Order], object]
 AsyncOrderHandler = Callable[[Order], Awaitable[object] | object]
-OrderIdHandler = Callable[[OrderIdNotification], Awaitable[object] | object]
+OrderIdHandler = Callable[[_webhook.OrderIdNotification], Awaitable[object] | object]
+
+_Event = Order | _webhook.OrderIdNotification
 
 _CHUNK = 65_536
 _HEADERS = [("content-type", "application/json"), ("cache-control", "no-store")]
@@ -70,9 +64,10 @@ def _answer(
     return status, [*_HEADERS, *extra], _json.dumps(payload)
 
 
-def _rejected(exc: WebhookError, request: WebhookRequest | None) -> WebhookResponse:
-    peer = request.remote_addr if request is not None else None
-    logger.warning("webhook rejected: reason=%s status=%s peer=%s", exc.reason, exc.status, peer)
+def _rejected(exc: _webhook.WebhookError, request: _webhook.WebhookRequest) -> WebhookResponse:
+    logger.warning(
+        "webhook rejected: reason=%s status=%s peer=%s", exc.reason, exc.status, request.remote_addr
+    )
     extra: list[tuple[str, str]] = []
     if exc.status == HTTPStatus.METHOD_NOT_ALLOWED:
         extra.append(("allow", "POST, GET"))
@@ -82,80 +77,127 @@ def _rejected(exc: WebhookError, request: WebhookRequest | None) -> WebhookRespo
     return _answer(exc.status, {"error": exc.reason}, extra)
 
 
-class _Core:
-    """What the sync and async receivers share: vetting, decoding and the dedupe/completeness rules."""
+def _event_id(event: _Event) -> int:
+    return event.id if isinstance(event, Order) else event.order_id
 
-    def __init__(
-        self,
-        verifier: WebhookVerifier,
-        handler: AsyncOrderHandler,
-        on_order_id: OrderIdHandler | None,
-        seen: SeenStore | None,
-        skip_incomplete: bool,
-    ) -> None:
-        self.verifier = verifier
-        self.handler = handler
-        self.on_order_id = on_order_id
-        self.seen = seen
-        self.skip_incomplete = skip_incomplete
 
-    def vet(self, request: WebhookRequest) -> None:
+# ------------------------------------------------------------------------------------ the exchange
+@attrs.frozen
+class _ReadBody:
+    """Read the request's body, refusing more than ``limit`` bytes; answered with the bytes."""
+
+    limit: int
+
+
+@attrs.frozen
+class _Settle:
+    """Finish what the handler returned (the ASGI app awaits an awaitable, the sync receivers refuse it);
+    answered with nothing, or the failure thrown in."""
+
+    result: object
+
+
+_Step = _ReadBody | _Settle
+#: One webhook request, written once for both receivers as a generator of steps (the pattern of
+#: ``mivaorders._conversation``); a receiver answers the steps and the generator returns the response.
+_Exchange = Generator[_Step, Any, WebhookResponse]
+
+
+@attrs.define(eq=False)
+class _Receiver:
+    """What the receivers share: the handlers, the rules (vetting, dedupe, completeness) and the exchange.
+
+    Each receiver (and :func:`handle_webhook`) only runs :meth:`_exchange`, reading the body and settling
+    the handler's result in its own way. The repr shows the verifier only (it hides its secrets).
+    """
+
+    handler: AsyncOrderHandler = attrs.field(repr=False)
+    verifier: _webhook.WebhookVerifier
+    on_order_id: OrderIdHandler | None = attrs.field(repr=False)
+    _seen: _webhook.SeenStore | None = attrs.field(repr=False)
+    _skip_incomplete: bool = attrs.field(repr=False)
+
+    def _exchange(self, request: _webhook.WebhookRequest) -> _Exchange:
+        """Vet (before the body is read), read the body, decode, skip repeats, hand over, answer."""
+        try:
+            self._vet(request)
+            body = (yield _ReadBody(self.verifier.max_bytes)) if _has_body(request) else b""
+            event = self.verifier.decode(request, body)
+        except _webhook.WebhookError as exc:
+            return _rejected(exc, request)
+        early = self._skip(event)
+        if early is not None:
+            return early
+        try:
+            yield _Settle(self._call(event))
+        except Exception as exc:
+            # The user's own exception (with traceback); the order itself is never logged.
+            logger.error("webhook handler failed for order %s", _event_id(event), exc_info=exc)
+            return _answer(500, {"error": "handler_failed"})
+        if isinstance(event, Order):
+            if self._seen is not None:
+                self._seen.mark(_webhook.dedupe_key(event))
+            logger.debug("webhook order %s handled", event.id)
+        return _answer(200, {"ok": True})
+
+    def _vet(self, request: _webhook.WebhookRequest) -> None:
         if request.method.upper() == "GET" and self.on_order_id is None:
-            raise WebhookError("GET webhooks are not enabled", reason="method_not_allowed", status=405)
+            raise _webhook.WebhookError(
+                "GET webhooks are not enabled", reason="method_not_allowed", status=405
+            )
         self.verifier.vet(request)
 
-    def decode(self, request: WebhookRequest, body: bytes) -> Order | OrderIdNotification:
-        if request.method.upper() == "GET":
-            return parse_order_id(request.query, param=self.verifier.order_id_param)
-        return parse_order(body, max_bytes=self.verifier.max_bytes, max_depth=self.verifier.max_depth)
-
-    @staticmethod
-    def has_body(request: WebhookRequest) -> bool:
-        """Whether the request's body is read (a POST); a vetted GET carries only the query."""
-        return request.method.upper() == "POST"
-
-    def call(self, event: Order | OrderIdNotification) -> object:
-        """Hand the event to its handler; the result may be awaitable (the async receiver awaits it)."""
-        if isinstance(event, Order):
-            return self.handler(event)
-        assert self.on_order_id is not None  # vet() refuses a GET when there is no on_order_id
-        return self.on_order_id(event)
-
-    def skip(self, event: Order | OrderIdNotification) -> WebhookResponse | None:
+    def _skip(self, event: _Event) -> WebhookResponse | None:
         """An early 200 for a repeat or an incomplete order, else None (handle it)."""
         if not isinstance(event, Order):
             return None
-        if self.seen is not None and self.seen.seen(dedupe_key(event)):
+        if self._seen is not None and self._seen.seen(_webhook.dedupe_key(event)):
             logger.info("webhook order %s: repeat delivery, already handled", event.id)
             return _answer(200, {"ok": True, "duplicate": True})
-        if self.skip_incomplete and not is_complete(event):
+        if self._skip_incomplete and not _webhook.is_complete(event):
             logger.info("webhook order %s: admin order without payment, skipped", event.id)
             return _answer(200, {"ok": True, "skipped": "incomplete"})
         return None
 
-    def done(self, event: Order | OrderIdNotification) -> WebhookResponse:
+    def _call(self, event: _Event) -> object:
+        """Hand the event to its handler; the result may be awaitable."""
         if isinstance(event, Order):
-            if self.seen is not None:
-                self.seen.mark(dedupe_key(event))
-            logger.debug("webhook order %s handled", event.id)
-        return _answer(200, {"ok": True})
-
-    @staticmethod
-    def failed(event: Order | OrderIdNotification, error: Exception) -> WebhookResponse:
-        """The 500 answer for a handler that raised ``error``."""
-        # The user's own exception (with traceback); the order itself is never logged.
-        logger.error("webhook handler failed for order %s", _event_id(event), exc_info=error)
-        return _answer(500, {"error": "handler_failed"})
+            return self.handler(event)
+        assert self.on_order_id is not None  # _vet() refuses a GET when there is no on_order_id
+        return self.on_order_id(event)
 
 
-def _event_id(event: Order | OrderIdNotification) -> int:
-    return event.id if isinstance(event, Order) else event.order_id
+def _has_body(request: _webhook.WebhookRequest) -> bool:
+    """Whether the request's body is read (a POST); a vetted GET carries only the query."""
+    return request.method.upper() == "POST"
 
 
-def _close_awaitable(result: object) -> None:
-    close = getattr(result, "close", None)
-    if callable(close):
-        close()  # a coroutine that will never run: close it to avoid "never awaited"
+def _respond_sync(
+    receiver: _Receiver, request: _webhook.WebhookRequest, read_body: Callable[[int], bytes]
+) -> WebhookResponse:
+    """Run the exchange where nothing can be awaited (WSGI, :func:`handle_webhook`)."""
+    turns = Turns(receiver._exchange(request))
+    while (step := turns.step()) is not None:
+        _take_sync(turns, step, read_body)
+    return turns.result
+
+
+def _take_sync(turns: Turns[WebhookResponse], step: _Step, read_body: Callable[[int], bytes]) -> None:
+    try:
+        if isinstance(step, _ReadBody):
+            turns.answer(read_body(step.limit))
+        else:
+            _refuse_awaitable(step.result)
+    except Exception as exc:  # the exchange decides what a failure means
+        turns.fail(exc)
+
+
+def _refuse_awaitable(result: object) -> None:
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()  # a coroutine that will never run: close it to avoid "never awaited"
+        raise TypeError("an async handler needs WebhookASGIApp; WSGI handlers must be plain functions")
 
 
 def handle_webhook(
@@ -165,10 +207,10 @@ def handle_webhook(
     body: bytes | bytearray,
     remote_addr: str | None,
     *,
-    verifier: WebhookVerifier,
+    verifier: _webhook.WebhookVerifier,
     handler: OrderHandler,
-    on_order_id: Callable[[OrderIdNotification], object] | None = None,
-    seen: SeenStore | None = None,
+    on_order_id: Callable[[_webhook.OrderIdNotification], object] | None = None,
+    seen: _webhook.SeenStore | None = None,
     skip_incomplete: bool = False,
 ) -> WebhookResponse:
     """Answer one webhook request whose body is already in memory: ``(status, headers, body)``.
@@ -177,37 +219,19 @@ def handle_webhook(
     ``GET ?Order_ID=`` variant. ``seen`` skips repeats (by ``dedupe_key``); ``skip_incomplete`` answers
     200 without calling ``handler`` for admin orders that have no payment yet (:func:`is_complete`).
     """
-    core = _Core(verifier, handler, on_order_id, seen, skip_incomplete)
-    request = WebhookRequest(method=method, query=query, headers=headers, remote_addr=remote_addr)
-    try:
-        core.vet(request)
-        event = core.decode(request, bytes(body))
-    except WebhookError as exc:
-        return _rejected(exc, request)
-    return _dispatch_sync(core, event)
-
-
-def _dispatch_sync(core: _Core, event: Order | OrderIdNotification) -> WebhookResponse:
-    early = core.skip(event)
-    if early is not None:
-        return early
-    try:
-        result = core.call(event)
-        if inspect.isawaitable(result):
-            _close_awaitable(result)
-            raise TypeError("an async handler needs WebhookASGIApp; WSGI handlers must be plain functions")
-    except Exception as exc:
-        return core.failed(event, exc)
-    return core.done(event)
+    receiver = _Receiver(handler, verifier, on_order_id, seen, skip_incomplete)
+    request = _webhook.WebhookRequest(method=method, query=query, headers=headers, remote_addr=remote_addr)
+    # The body is already in memory; parse_order refuses one past the verifier's max_bytes.
+    return _respond_sync(receiver, request, lambda _limit: bytes(body))
 
 
 # --------------------------------------------------------------------------------------------- WSGI
-def _wsgi_request(environ: WSGIEnvironment) -> WebhookRequest:
+def _wsgi_request(environ: WSGIEnvironment) -> _webhook.WebhookRequest:
     headers = {key[5:].replace("_", "-"): value for key, value in environ.items() if key.startswith("HTTP_")}
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(key):
             headers[key.replace("_", "-")] = environ[key]
-    return WebhookRequest(
+    return _webhook.WebhookRequest(
         method=environ.get("REQUEST_METHOD", "GET"),
         query=environ.get("QUERY_STRING", ""),
         headers=headers,
@@ -215,8 +239,8 @@ def _wsgi_request(environ: WSGIEnvironment) -> WebhookRequest:
     )
 
 
-def _too_large(limit: int) -> WebhookError:
-    return WebhookError(f"webhook body is larger than {limit} bytes", reason="too_large", status=413)
+def _too_large(limit: int) -> _webhook.WebhookError:
+    return _webhook.WebhookError(f"webhook body is larger than {limit} bytes", reason="too_large", status=413)
 
 
 def _wsgi_body(environ: WSGIEnvironment, limit: int) -> bytes:
@@ -226,7 +250,7 @@ def _wsgi_body(environ: WSGIEnvironment, limit: int) -> bytes:
     remaining: int | None
     if text:
         if not text.isdigit():
-            raise WebhookError("invalid Content-Length", reason="bad_length", status=400)
+            raise _webhook.WebhookError("invalid Content-Length", reason="bad_length", status=400)
         remaining = int(text)
         if remaining > limit:
             raise _too_large(limit)
@@ -249,7 +273,7 @@ def _wsgi_body(environ: WSGIEnvironment, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-class WebhookWSGIApp:
+class WebhookWSGIApp(_Receiver):
     """A WSGI application receiving Miva order webhooks (mount it at the webhook URL's path).
 
     ``handler(order)`` must be a plain function; keep it short (queue the work) so Miva gets its answer
@@ -260,17 +284,12 @@ class WebhookWSGIApp:
         self,
         handler: OrderHandler,
         *,
-        verifier: WebhookVerifier,
-        on_order_id: Callable[[OrderIdNotification], object] | None = None,
-        seen: SeenStore | None = None,
+        verifier: _webhook.WebhookVerifier,
+        on_order_id: Callable[[_webhook.OrderIdNotification], object] | None = None,
+        seen: _webhook.SeenStore | None = None,
         skip_incomplete: bool = False,
     ) -> None:
-        self.handler = handler
-        self.on_order_id = on_order_id
-        self._core = _Core(verifier, handler, on_order_id, seen, skip_incomplete)
-
-    def __repr__(self) -> str:
-        return f"WebhookWSGIApp(verifier={self._core.verifier!r})"
+        super().__init__(handler, verifier, on_order_id, seen, skip_incomplete)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         status, headers, body = self.respond(environ)
@@ -280,14 +299,7 @@ class WebhookWSGIApp:
 
     def respond(self, environ: WSGIEnvironment) -> WebhookResponse:
         """The ``(status, headers, body)`` for one request (what ``__call__`` sends)."""
-        request = _wsgi_request(environ)
-        try:
-            self._core.vet(request)
-            body = _wsgi_body(environ, self._core.verifier.max_bytes) if self._core.has_body(request) else b""
-            event = self._core.decode(request, body)
-        except WebhookError as exc:
-            return _rejected(exc, request)
-        return _dispatch_sync(self._core, event)
+        return _respond_sync(self, _wsgi_request(environ), lambda limit: _wsgi_body(environ, limit))
 
 
 # --------------------------------------------------------------------------------------------- ASGI
@@ -312,7 +324,17 @@ async def _asgi_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-class WebhookASGIApp:
+async def _take_async(turns: Turns[WebhookResponse], step: _Step, receive: Receive) -> None:
+    try:
+        if isinstance(step, _ReadBody):
+            turns.answer(await _asgi_body(receive, step.limit))
+        elif inspect.isawaitable(step.result):
+            await step.result
+    except Exception as exc:  # the exchange decides what a failure means
+        turns.fail(exc)
+
+
+class WebhookASGIApp(_Receiver):
     """An ASGI application receiving Miva order webhooks (mount it at the webhook URL's path).
 
     ``handler(order)`` may be ``async``; a plain function runs on the event loop, so keep it short.
@@ -323,17 +345,12 @@ class WebhookASGIApp:
         self,
         handler: AsyncOrderHandler,
         *,
-        verifier: WebhookVerifier,
+        verifier: _webhook.WebhookVerifier,
         on_order_id: OrderIdHandler | None = None,
-        seen: SeenStore | None = None,
+        seen: _webhook.SeenStore | None = None,
         skip_incomplete: bool = False,
     ) -> None:
-        self.handler = handler
-        self.on_order_id = on_order_id
-        self._core = _Core(verifier, handler, on_order_id, seen, skip_incomplete)
-
-    def __repr__(self) -> str:
-        return f"WebhookASGIApp(verifier={self._core.verifier!r})"
+        super().__init__(handler, verifier, on_order_id, seen, skip_incomplete)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -360,26 +377,13 @@ class WebhookASGIApp:
     async def respond(self, scope: Scope, receive: Receive) -> WebhookResponse:
         """The ``(status, headers, body)`` for one HTTP request (what ``__call__`` sends)."""
         client = scope.get("client")
-        request = WebhookRequest(
+        request = _webhook.WebhookRequest(
             method=scope["method"],
             query=scope.get("query_string", b""),
             headers=scope.get("headers", []),
             remote_addr=client[0] if client else None,
         )
-        core = self._core
-        try:
-            core.vet(request)
-            body = await _asgi_body(receive, core.verifier.max_bytes) if core.has_body(request) else b""
-            event = core.decode(request, body)
-        except WebhookError as exc:
-            return _rejected(exc, request)
-        early = core.skip(event)
-        if early is not None:
-            return early
-        try:
-            result = core.call(event)
-            if inspect.isawaitable(result):
-                await result
-        except Exception as exc:
-            return core.failed(event, exc)
-        return core.done(event)
+        turns = Turns(self._exchange(request))
+        while (step := turns.step()) is not None:
+            await _take_async(turns, step, receive)
+        return turns.result

@@ -12,11 +12,11 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -195,7 +195,47 @@ WHERE excluded.dt_updated >= orders.dt_updated
 """
 
 
-class SQLiteSink:
+_Db = TypeVar("_Db")  # the connection a SQL sink writes through
+_SqlSinkT = TypeVar("_SqlSinkT", bound="_SqlSink[Any]")
+
+
+class _SqlSink(Generic[_Db]):
+    """What the SQL sinks share: each batch, and each batch with its checkpoint, in one transaction of
+    their database. A sink says how to open a transaction, store orders and store a checkpoint."""
+
+    def _transaction(self) -> AbstractContextManager[_Db]:
+        raise NotImplementedError
+
+    def _put(self, db: _Db, orders: Sequence[Order]) -> None:
+        raise NotImplementedError
+
+    def _save(self, db: _Db, name: str, checkpoint: Checkpoint) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _SqlSinkT) -> _SqlSinkT:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, orders: Sequence[Order]) -> None:
+        with self._transaction() as db:
+            self._put(db, orders)
+
+    def write_with_checkpoint(self, orders: Sequence[Order], name: str, checkpoint: Checkpoint) -> None:
+        with self._transaction() as db:
+            self._put(db, orders)
+            self._save(db, name, checkpoint)
+
+    def save_checkpoint(self, name: str, checkpoint: Checkpoint) -> None:
+        with self._transaction() as db:
+            self._save(db, name, checkpoint)
+
+
+class SQLiteSink(_SqlSink[sqlite3.Connection]):
     """The embedded default: table ``orders`` keyed by ``id`` (``dt_updated`` as unix seconds, the columns
     people filter on, and ``data``, the order's full JSON as Miva rendered it), ``order_items``, and the
     checkpoints in ``sync_checkpoints`` — each batch and its checkpoint in one transaction.
@@ -219,12 +259,6 @@ class SQLiteSink:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> SQLiteSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -247,15 +281,6 @@ class SQLiteSink:
                     "INSERT INTO order_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", item_columns(order, _text)
                 )
 
-    def write(self, orders: Sequence[Order]) -> None:
-        with self._transaction() as db:
-            self._put(db, orders)
-
-    def write_with_checkpoint(self, orders: Sequence[Order], name: str, checkpoint: Checkpoint) -> None:
-        with self._transaction() as db:
-            self._put(db, orders)
-            self._save(db, name, checkpoint)
-
     @staticmethod
     def _save(db: sqlite3.Connection, name: str, checkpoint: Checkpoint) -> None:
         db.execute(
@@ -263,10 +288,6 @@ class SQLiteSink:
             "ON CONFLICT (name) DO UPDATE SET checkpoint = excluded.checkpoint",
             (name, json.dumps(checkpoint.to_json())),
         )
-
-    def save_checkpoint(self, name: str, checkpoint: Checkpoint) -> None:
-        with self._transaction() as db:
-            self._save(db, name, checkpoint)
 
     def load_checkpoint(self, name: str) -> Checkpoint | None:
         with self._lock:

@@ -435,9 +435,15 @@ class WebhookVerifier:
         """Vet the request, then decode it: the order of a POST, the order id of a GET.
 
         For frameworks that hand over the whole body; where the body can be streamed, call
-        :meth:`vet` first and read at most ``max_bytes`` (the receivers here do that).
+        :meth:`vet` first, read at most ``max_bytes``, then :meth:`decode` (the receivers here do that).
         """
         self.vet(request)
+        return self.decode(request, body)
+
+    def decode(
+        self, request: WebhookRequest, body: bytes | bytearray | str = b""
+    ) -> Order | OrderIdNotification:
+        """Decode a request :meth:`vet` let through: the order of a POST, the order id of a GET."""
         if request.method.upper() == "GET":
             return parse_order_id(request.query, param=self.order_id_param)
         return parse_order(body, max_bytes=self.max_bytes, max_depth=self.max_depth)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final, Literal, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, NoReturn, TypeAlias
 
 from attrs import frozen
 
@@ -373,41 +373,43 @@ class EntryFilter(Expr):
 
 
 @frozen(repr=False)
-class And(Expr):
-    """All operands hold. Built by ``&``; nested ``And`` operands are flattened."""
+class _Junction(Expr):
+    """Operands joined by one connective: :class:`And` or :class:`Or`."""
 
     operands: tuple[Expr, ...]
+    _symbol: ClassVar[str]  # in the repr: the Python operator that builds it
+    _word: ClassVar[str]  # in str(): the SQL-like word
+    _connector: ClassVar[str]  # in Miva's filter JSON: the field of a parenthesised sub-group
 
     def __repr__(self) -> str:
-        return " & ".join(o._repr_operand() for o in self.operands)
+        return f" {self._symbol} ".join(o._repr_operand() for o in self.operands)
 
     def _repr_operand(self) -> str:
         return f"({self!r})"
 
     def __str__(self) -> str:
-        return " AND ".join(o._str_operand() for o in self.operands)
+        return f" {self._word} ".join(o._str_operand() for o in self.operands)
 
     def _str_operand(self) -> str:
         return f"({self})"
 
 
 @frozen(repr=False)
-class Or(Expr):
+class And(_Junction):
+    """All operands hold. Built by ``&``; nested ``And`` operands are flattened."""
+
+    _symbol = "&"
+    _word = "AND"
+    _connector = "search_AND"
+
+
+@frozen(repr=False)
+class Or(_Junction):
     """At least one operand holds. Built by ``|``; nested ``Or`` operands are flattened."""
 
-    operands: tuple[Expr, ...]
-
-    def __repr__(self) -> str:
-        return " | ".join(o._repr_operand() for o in self.operands)
-
-    def _repr_operand(self) -> str:
-        return f"({self!r})"
-
-    def __str__(self) -> str:
-        return " OR ".join(o._str_operand() for o in self.operands)
-
-    def _str_operand(self) -> str:
-        return f"({self})"
+    _symbol = "|"
+    _word = "OR"
+    _connector = "search_OR"
 
 
 def _entry_filters(expr: Expr) -> list[EntryFilter]:
@@ -857,21 +859,19 @@ def _group(expr: Expr) -> list[FilterJSON]:
     """A group whose flat sequence means ``expr``: every operand its own parenthesised sub-group."""
     if isinstance(expr, Condition):
         return [expr.to_json()]
-    assert isinstance(expr, (And, Or))
-    connector = "search_AND" if isinstance(expr, And) else "search_OR"
+    assert isinstance(expr, _Junction)
     first, *rest = expr.operands
-    return [_wrap(first, "search"), *(_wrap(o, connector) for o in rest)]
+    return [_wrap(first, "search"), *(_wrap(o, expr._connector) for o in rest)]
 
 
 def _nested_top(expr: Expr) -> list[FilterJSON]:
     """The top-level ``search`` value of the nested form: the first condition unwrapped (as Miva's SDK)."""
     if isinstance(expr, Condition):
         return [expr.to_json()]
-    assert isinstance(expr, (And, Or))
-    connector = "search_AND" if isinstance(expr, And) else "search_OR"
+    assert isinstance(expr, _Junction)
     first, *rest = expr.operands
     head = first.to_json() if isinstance(first, Condition) else _wrap(first, "search")
-    return [head, *(_wrap(o, connector) for o in rest)]
+    return [head, *(_wrap(o, expr._connector) for o in rest)]
 
 
 def compile_filter(expr: Expr | None, *, nested: bool = False) -> list[FilterEntry]:

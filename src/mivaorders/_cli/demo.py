@@ -157,47 +157,47 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         new = sink.count() - before
         totals = _totals(sink)
         days = _by_day(sink, datetime.now(timezone.utc).date())
-    elapsed = time.monotonic() - started
+    result = _Result(path, run, report, new, totals, days, time.monotonic() - started)
     if console.json:
-        console.emit_json(_json_result(path, run, report, new, totals, days, elapsed))
+        console.emit_json(_json_result(result))
     else:
-        _print_summary(console, path, run, report, new, totals, days, elapsed)
+        _print_summary(console, result)
     return 0
 
 
-def _json_result(
-    path: str,
-    run: int,
-    report: SyncReport,
-    new: int,
-    totals: dict[str, Any],
-    days: list[tuple[date, int, Decimal]],
-    elapsed: float,
-) -> dict[str, Any]:
+@attrs.frozen
+class _Result:
+    """What a run did, for its summary."""
+
+    path: str
+    run: int
+    report: SyncReport
+    new: int  # orders the database did not hold before the run
+    totals: dict[str, Any]
+    days: list[tuple[date, int, Decimal]]
+    elapsed: float
+
+
+def _json_result(result: _Result) -> dict[str, Any]:
+    report, new = result.report, result.new
     return {
-        "db": path,
-        "run": run,
+        "db": result.path,
+        "run": result.run,
         "incremental": report.resumed,
         "pulled": report.orders,
         "new": new,
         "updated": report.orders - new,
         "batches": report.batches,
-        "totals": totals,
-        "by_day": [{"date": day.isoformat(), "orders": n, "revenue": revenue} for day, n, revenue in days],
-        "elapsed": round(elapsed, 3),
+        "totals": result.totals,
+        "by_day": [
+            {"date": day.isoformat(), "orders": n, "revenue": revenue} for day, n, revenue in result.days
+        ],
+        "elapsed": round(result.elapsed, 3),
     }
 
 
-def _print_summary(
-    console: Console,
-    path: str,
-    run: int,
-    report: SyncReport,
-    new: int,
-    totals: dict[str, Any],
-    days: list[tuple[date, int, Decimal]],
-    elapsed: float,
-) -> None:
+def _print_summary(console: Console, result: _Result) -> None:
+    path, run, report, new, totals = result.path, result.run, result.report, result.new, result.totals
     line = console.line
     if report.resumed:
         line(
@@ -213,10 +213,10 @@ def _print_summary(
     line(f"  revenue       {totals['revenue']:,} (sum of order totals, exact)")
     line()
     line(f"Revenue by day, last {DAYS} days (UTC)")
-    for day, count, revenue in days:
+    for day, count, revenue in result.days:
         line(f"  {day.isoformat()}  {count:>5,} {'order ' if count == 1 else 'orders'}  {revenue:>14,}")
     line()
-    line(f"Took {elapsed:.1f} s ({report.elapsed:.1f} s syncing).")
+    line(f"Took {result.elapsed:.1f} s ({report.elapsed:.1f} s syncing).")
     if not console.quiet:
         line("Run `mivaorders demo` again: the next run is incremental, pulling only new and updated orders.")
         line(f"Look inside: sqlite3 {path} {_PEEK!r}")

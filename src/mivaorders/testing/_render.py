@@ -291,6 +291,15 @@ def custom_value(order: OrderRecord, module: str, code: str, queues: QueueSet) -
 _HEAD_END = "ship_data"
 
 
+def _with_items(order: OrderRecord, rendered: dict[str, Any], link: str, cols: Columns) -> dict[str, Any]:
+    """A shipment or return with (when items are asked for) the lines whose ``link`` column points at it."""
+    if cols.has("items"):
+        rendered["items"] = [
+            render_item(order, it, cols, nested=True) for it in order.items if it.row[link] == rendered["id"]
+        ]
+    return rendered
+
+
 def render_order(
     order: OrderRecord,
     cols: Columns,
@@ -322,29 +331,9 @@ def render_order(
     if cols.has("notes"):
         out["notes"] = [dict(n) for n in order.notes]
     if cols.has("shipments"):
-        shipments = []
-        for shp in order.shipments:
-            rendered = full_shipment(shp)
-            if cols.has("items"):
-                rendered["items"] = [
-                    render_item(order, it, cols, nested=True)
-                    for it in order.items
-                    if it.row["shpmnt_id"] == shp["id"]
-                ]
-            shipments.append(rendered)
-        out["shipments"] = shipments
+        out["shipments"] = [_with_items(order, full_shipment(s), "shpmnt_id", cols) for s in order.shipments]
     if cols.has("returns"):
-        returns = []
-        for ret in order.returns:
-            rendered = dict(ret)
-            if cols.has("items"):
-                rendered["items"] = [
-                    render_item(order, it, cols, nested=True)
-                    for it in order.items
-                    if it.row["rma_id"] == ret["id"]
-                ]
-            returns.append(rendered)
-        out["returns"] = returns
+        out["returns"] = [_with_items(order, dict(r), "rma_id", cols) for r in order.returns]
     if cols.custom is not None:
         out["CustomField_Values"] = custom_values(order, cols, queues)
     return out

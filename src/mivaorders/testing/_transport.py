@@ -38,34 +38,48 @@ def _incomplete(received: int, expected: int) -> str:
     )
 
 
-def _protocol_request(request: httpx.Request, body: bytes, client_ip: str) -> ProtocolRequest:
-    return ProtocolRequest.build(request.method, request.headers.multi_items(), body, client_ip)
+def _delay(request: httpx.Request, outcome: Outcome) -> tuple[float, bool]:
+    """How long the answer takes, and whether the client's read timeout runs out first (then that long)."""
+    limit = _read_timeout(request)
+    if limit is not None and outcome.delay > limit:
+        return limit, True
+    return outcome.delay, False
 
 
-def _headers(outcome: Outcome) -> list[tuple[str, str]]:
-    assert outcome.response is not None
+def _response(request: httpx.Request, outcome: Outcome, timed_out: bool) -> httpx.Response:
+    """What the client gets once the delay has passed: a timeout, a dropped connection or the answer."""
+    if timed_out:
+        raise httpx.ReadTimeout("timed out", request=request)
     response = outcome.response
-    return [*response.headers, ("Content-Length", str(len(response.body)))]
+    if response is None:
+        raise httpx.RemoteProtocolError(_NO_RESPONSE, request=request)
+    stream: httpx.ByteStream | _DroppingStream = (
+        httpx.ByteStream(response.body)
+        if outcome.cut is None
+        else _DroppingStream(response.body, outcome.cut, request)
+    )
+    headers = [*response.headers, ("Content-Length", str(len(response.body)))]
+    return httpx.Response(response.status, headers=headers, stream=stream, request=request)
 
 
-class _DroppingStream(httpx.SyncByteStream):
+class _DroppingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body cut after ``cut`` bytes, for sync and async clients alike (as ``httpx.ByteStream``)."""
+
     def __init__(self, body: bytes, cut: int, request: httpx.Request) -> None:
         self._body, self._cut, self._request = body, cut, request
 
     def __iter__(self) -> Iterator[bytes]:
         if self._cut:
             yield self._body[: self._cut]
-        raise httpx.RemoteProtocolError(_incomplete(self._cut, len(self._body)), request=self._request)
-
-
-class _AsyncDroppingStream(httpx.AsyncByteStream):
-    def __init__(self, body: bytes, cut: int, request: httpx.Request) -> None:
-        self._body, self._cut, self._request = body, cut, request
+        raise self._dropped()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._cut:
             yield self._body[: self._cut]
-        raise httpx.RemoteProtocolError(_incomplete(self._cut, len(self._body)), request=self._request)
+        raise self._dropped()
+
+    def _dropped(self) -> httpx.RemoteProtocolError:
+        return httpx.RemoteProtocolError(_incomplete(self._cut, len(self._body)), request=self._request)
 
 
 class FakeStoreTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -80,42 +94,24 @@ class FakeStoreTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._dispatcher = dispatcher
         self._client_ip = client_ip
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        outcome = self._dispatcher.dispatch(_protocol_request(request, request.read(), self._client_ip))
-        limit = _read_timeout(request)
-        if limit is not None and outcome.delay > limit:
-            time.sleep(limit)
-            raise httpx.ReadTimeout("timed out", request=request)
-        if outcome.delay > 0:
-            time.sleep(outcome.delay)
-        response = outcome.response
-        if response is None:
-            raise httpx.RemoteProtocolError(_NO_RESPONSE, request=request)
-        stream: httpx.SyncByteStream = (
-            httpx.ByteStream(response.body)
-            if outcome.cut is None
-            else _DroppingStream(response.body, outcome.cut, request)
+    def _dispatch(self, request: httpx.Request, body: bytes) -> Outcome:
+        return self._dispatcher.dispatch(
+            ProtocolRequest.build(request.method, request.headers.multi_items(), body, self._client_ip)
         )
-        return httpx.Response(response.status, headers=_headers(outcome), stream=stream, request=request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        outcome = self._dispatch(request, request.read())
+        seconds, timed_out = _delay(request, outcome)
+        if seconds > 0 or timed_out:
+            time.sleep(seconds)
+        return _response(request, outcome, timed_out)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
-        outcome = self._dispatcher.dispatch(_protocol_request(request, body, self._client_ip))
-        limit = _read_timeout(request)
-        if limit is not None and outcome.delay > limit:
-            await anyio.sleep(limit)
-            raise httpx.ReadTimeout("timed out", request=request)
-        if outcome.delay > 0:
-            await anyio.sleep(outcome.delay)
-        response = outcome.response
-        if response is None:
-            raise httpx.RemoteProtocolError(_NO_RESPONSE, request=request)
-        stream: httpx.AsyncByteStream = (
-            httpx.ByteStream(response.body)
-            if outcome.cut is None
-            else _AsyncDroppingStream(response.body, outcome.cut, request)
-        )
-        return httpx.Response(response.status, headers=_headers(outcome), stream=stream, request=request)
+        outcome = self._dispatch(request, await request.aread())
+        seconds, timed_out = _delay(request, outcome)
+        if seconds > 0 or timed_out:
+            await anyio.sleep(seconds)
+        return _response(request, outcome, timed_out)
 
 
 class FakeStoreAsyncTransport(FakeStoreTransport):
