@@ -535,7 +535,8 @@ class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
         """One call under ``policy`` (the client's own by default): its attempts and the waits between."""
         with self._observe(spec.label) as call:
             attempt = functools.partial(self._call_attempt, call, spec)
-            return (yield from _retried(policy or self._config.retry, spec.safety, spec.label, attempt))
+            policy = self._config.retry if policy is None else policy
+            return (yield from _retried(policy, spec.safety, spec.label, attempt))
 
     def _call_attempt(
         self, call: CallScope, spec: Call, number: int
