@@ -612,3 +612,38 @@ def test_with_options_keeps_the_insecure_http_decision_per_client() -> None:
         secure.with_options(endpoint="http://shop.internal/json.mvc")
     allowed.close()
     secure.close()
+
+
+@pytest.mark.parametrize(
+    ("action", "args", "needle"),
+    [
+        ("call", ("",), "function must be a non-empty string"),
+        ("call", ("Order_Load", {"x": float("nan")}), "params cannot be sent as JSON"),
+        ("call_module", ("", "QueueOrderList_Load_Query"), "module_code must be a non-empty string"),
+        ("multicall", ([],), "multicall needs at least one operation"),
+    ],
+)
+def test_async_client_refuses_bad_arguments_at_the_call_before_any_await(
+    action: str, args: tuple[Any, ...], needle: str
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return ok_list()
+
+    async def go() -> None:
+        async with (
+            httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http,
+            mo.AsyncClient(
+                ENDPOINT, store_code="EXSTORE", auth=mo.TokenAuth(TOKEN), http_client=http
+            ) as client,
+        ):
+            with pytest.raises(mo.ArgumentError, match=needle):
+                getattr(client, action)(*args)  # not awaited: the error comes at the call
+            # a good call is a coroutine, so it can be a task of its own
+            envelope = await asyncio.create_task(client.call("OrderList_Load_Query", {"Count": 1}))
+            assert envelope["success"] == 1
+
+    asyncio.run(go())
+    assert len(sent) == 1

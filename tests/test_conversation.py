@@ -206,3 +206,52 @@ def test_an_incremental_sync_is_a_conversation_that_stores_each_batch_before_mov
     assert (report.orders, report.batches, report.complete, report.elapsed) == (20, 2, False, 3.5)
     assert report.detail == "stopped after max_batches"
     assert len(written) == 2
+
+
+def test_a_call_is_primitive_steps_and_its_retry_wait_is_a_pause_it_never_sleeps_itself() -> None:
+    """Sending one call without any I/O, answered by hand: hooks to run, requests to transmit, and after a
+    503 tenacity's wait handed out as a Pause before the second, freshly signed attempt."""
+    from mivaorders._conversation import Notify, Pause, Transmit
+
+    events: list[Any] = []
+    client = mo.Client(
+        "https://shop.example.com/mm5/json.mvc",
+        store_code="S",
+        auth=mo.TokenAuth("0123456789abcdef0123456789abcdef"),
+        retry=mo.RetryPolicy(jitter=False, initial_delay=0.25),
+        event_hooks={"request": [events.append], "response": [events.append]},
+    )
+    steps = client._call_steps(Call("Module_Noop", {}, safety=Safety.IDEMPOTENT))
+    statuses = [503, 200]
+    sent: list[httpx.Request] = []
+    pauses: list[float] = []
+    answer: Any = None
+    while True:
+        try:
+            step = steps.send(answer)
+        except StopIteration as done:
+            envelope, response = done.value
+            break
+        answer = None
+        if isinstance(step, Notify):
+            for hook in step.hooks:
+                hook(step.event)
+        elif isinstance(step, Transmit):
+            sent.append(step.request)
+            answer = httpx.Response(statuses.pop(0), json={"success": 1, "data": 1}, request=step.request)
+        else:
+            assert isinstance(step, Pause)
+            pauses.append(step.seconds)
+    client.close()
+
+    assert pauses == [0.25]
+    assert len(sent) == 2
+    assert sent[0] is not sent[1]
+    assert envelope == {"success": 1, "data": 1}
+    assert response.request is sent[1]
+    assert [(type(e).__name__, getattr(e, "outcome", None)) for e in events] == [
+        ("RequestEvent", None),
+        ("ResponseEvent", "HTTPStatusError"),
+        ("RequestEvent", None),
+        ("ResponseEvent", "ok"),
+    ]

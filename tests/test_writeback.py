@@ -646,7 +646,8 @@ def test_the_exported_flag_can_be_filtered_on() -> None:
 def test_fulfil_is_pure_steps_that_pause_and_look_after_an_unanswered_create() -> None:
     """The conversation without any client: a lost create answer leads to a pause and a re-read, a
     failure that proves the store never acted to a re-read without the pause; never a blind second create."""
-    from mivaorders._conversation import Log, Pause, Send
+    from mivaorders._client import sync_driver
+    from mivaorders._conversation import Log, Pause, Send, ask
     from mivaorders._writeback import SETTLE_SECONDS, FulfilRequest, fulfil_steps
 
     store = FakeStore(orders=5, seed=18)
@@ -655,7 +656,7 @@ def test_fulfil_is_pure_steps_that_pause_and_look_after_an_unanswered_create() -
 
         def answer(step: Send | Pause) -> Any:
             assert isinstance(step, Send)
-            return client._run(step.call)
+            return sync_driver(client).run(ask(step.call))
 
         for failure, pauses in [
             (mo.TransportError("lost", maybe_sent=True), True),

@@ -1,7 +1,10 @@
 """``Client`` and ``AsyncClient``: configuration, the signed send loop, call, call_module, multicall.
 
 Everything that builds a request or reads a response lives in :mod:`mivaorders._envelope` and
-:class:`_BaseClient`; the two shells below differ only where one awaits and the other does not.
+:class:`_BaseClient`, which also writes sending a call once, as a generator of primitive steps (attempts,
+the retry loop, HTTP 206 continuations, telemetry). The two drivers at the end carry those steps out, one
+awaiting and the other not; the two client classes differ only in their HTTP client, their driver and
+how they close.
 """
 
 from __future__ import annotations
@@ -30,20 +33,28 @@ from . import _json
 from ._auth import AUTH_HEADER, Auth, HmacAuth, TokenAuth
 from ._conversation import (
     AsyncDriver,
+    Awaited,
     Close,
     Driver,
     Emit,
     Fetch,
     Handle,
+    Handler,
     Landed,
     Launch,
     Log,
+    Notify,
     Now,
     Pause,
+    Primitive,
+    Primitives,
+    Seen,
     Send,
+    SendMulticall,
     Steps,
     Stream,
     Take,
+    Transmit,
     Turns,
 )
 from ._envelope import (
@@ -85,8 +96,10 @@ MulticallResult = OperationResult | list[OperationResult]
 
 _HttpT = TypeVar("_HttpT", httpx.Client, httpx.AsyncClient)
 _HooksT = TypeVar("_HooksT", EventHooks, AsyncEventHooks)
-_SelfT = TypeVar("_SelfT", bound="_BaseClient[Any, Any]")
+_SelfT = TypeVar("_SelfT", bound="_BaseClient[Any, Any, Any, Any]")
 _ResultT = TypeVar("_ResultT")
+_EnvelopeR = TypeVar("_EnvelopeR")  # dict[str, Any], or an awaitable of one
+_ResultsR = TypeVar("_ResultsR")  # list[MulticallResult], or an awaitable of one
 
 _UNSET: Any = object()
 
@@ -247,14 +260,20 @@ class ClientConfig:
         )
 
 
-class _BaseClient(Generic[_HttpT, _HooksT]):
-    """What the sync and async clients share: configuration and the pure request/response steps."""
+class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
+    """What the sync and async clients share: configuration, the pure request/response steps, and the
+    public methods, which hand their conversation to the client's driver (``_run_*``, set by
+    :meth:`_bind_driver`)."""
 
     _config: ClientConfig
     _http: _HttpT
     _owns_http: bool
     _telemetry: Telemetry
     _async_hooks = False
+    _http_type: type[_HttpT]  # the httpx client class this client sends through
+    _http_expected: str  # what ``http_client=`` must be, for the error
+    _run_envelope: Callable[[Steps[dict[str, Any]]], _EnvelopeR]
+    _run_results: Callable[[Steps[list[MulticallResult]]], _ResultsR]
 
     def __init__(
         self,
@@ -293,13 +312,18 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
             max_continuations=max_continuations,
         )
         if http_client is None:
-            self._http = self._new_http_client()
+            self._http = self._http_type(timeout=self._config.timeout, follow_redirects=False)
             self._owns_http = True
         else:
-            self._http = self._check_http_client(http_client)
+            expected = self._http_expected
+            self._http = instance_of(
+                http_client, self._http_type, "http_client", expected, error=ConfigurationError
+            )
             self._owns_http = False
+        self._bind_driver()
 
-    def _new_http_client(self) -> _HttpT:
+    def _bind_driver(self) -> None:
+        """Point the ``_run_*`` attributes at a driver made for this very client."""
         raise NotImplementedError
 
     def _check_http_client(self, http_client: object) -> _HttpT:
@@ -391,6 +415,7 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
         copy._config = changed
         copy._owns_http = False
         copy._reset_resources()
+        copy._bind_driver()
         return copy
 
     def _reset_resources(self) -> None:
@@ -502,8 +527,143 @@ class _BaseClient(Generic[_HttpT, _HooksT]):
             "Module", params, module=module_code, module_function=module_function, idempotent=idempotent
         )
 
+    # -- sending a call, as primitive steps for a driver to carry out -------------------------------
 
-class Client(_BaseClient[httpx.Client, EventHooks]):
+    def _call_steps(
+        self, spec: Call, policy: RetryPolicy | None = None
+    ) -> Primitives[tuple[dict[str, Any], httpx.Response]]:
+        """One call under ``policy`` (the client's own by default): its attempts and the waits between."""
+        with self._observe(spec.label) as call:
+            attempt = functools.partial(self._call_attempt, call, spec)
+            policy = self._config.retry if policy is None else policy
+            return (yield from _retried(policy, spec.safety, spec.label, attempt))
+
+    def _call_attempt(
+        self, call: CallScope, spec: Call, number: int
+    ) -> Primitives[tuple[dict[str, Any], httpx.Response]]:
+        request = self._call_request(spec)
+        read = functools.partial(self._read_call, spec)
+        envelope, response = yield from self._attempt(call, number, request, read)
+        call.result(envelope, params=spec.params)
+        return envelope, response
+
+    def _multicall_steps(self, spec: Multicall) -> Primitives[tuple[list[MulticallResult], httpx.Response]]:
+        """A multicall: a request, then one per HTTP 206 continuation, each under the retry policy."""
+        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
+        first: httpx.Response | None = None
+        with self._observe(spec.label) as call:
+            attempt = functools.partial(self._multicall_attempt, call, progress)
+            while not progress.done:
+                _, response = yield from _retried(self._config.retry, spec.safety, spec.label, attempt)
+                first = first or response
+            assert first is not None
+            results = progress.results()
+            call.result(results, operations=spec.operations)
+        return results, first
+
+    def _multicall_attempt(
+        self, call: CallScope, progress: MulticallProgress, number: int
+    ) -> Primitives[tuple[None, httpx.Response]]:
+        request = self._multicall_request(progress)
+        read = functools.partial(self._read_multicall, progress)
+        return (yield from self._attempt(call, number, request, read))
+
+    def _attempt(
+        self,
+        call: CallScope,
+        number: int,
+        request: httpx.Request,
+        read: Callable[[httpx.Response], _ResultT],
+    ) -> Primitives[tuple[_ResultT, httpx.Response]]:
+        """Send one attempt and read its answer: the one place where attempts are observed."""
+        request_hooks, response_hooks = self._telemetry.request_hooks, self._telemetry.response_hooks
+        event = call.request_event(number)
+        if request_hooks:
+            yield Notify(request_hooks, event)
+        probe = call.start_attempt(number)
+        response: httpx.Response | None = None
+        try:
+            try:
+                response = yield Transmit(request)
+            except httpx.HTTPError as exc:
+                raise translate_httpx_error(exc, function=call.function) from exc
+            assert response is not None
+            result = read(response)
+        except BaseException as exc:
+            failed = probe.finished(response, exc)
+            if isinstance(exc, Exception) and response_hooks:
+                yield Notify(response_hooks, failed)
+            raise
+        done = probe.finished(response, None)
+        if response_hooks:
+            yield Notify(response_hooks, done)
+        return result, response
+
+    # -- the public methods: written once; on AsyncClient they return awaitables --------------------
+
+    def call(
+        self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
+    ) -> _EnvelopeR:
+        """Call one function and return its whole checked envelope (``success: 0`` raises); awaitable on
+        :class:`AsyncClient`.
+
+        Reads are retried by default; other functions only when the failure proves the store never
+        acted. ``idempotent=True`` declares a call safe to repeat, ``False`` forbids blind retries.
+        """
+        return self._run_envelope(_envelope_of(self._call_spec(function, params, idempotent=idempotent)))
+
+    def call_module(
+        self,
+        module_code: str,
+        module_function: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+    ) -> _EnvelopeR:
+        """Call a module function (``Function: "Module"``), e.g. ``orderworkflow``'s queue functions;
+        awaitable on :class:`AsyncClient`."""
+        spec = self._module_spec(module_code, module_function, params, idempotent)
+        return self._run_envelope(_envelope_of(spec))
+
+    def multicall(
+        self, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None
+    ) -> _ResultsR:
+        """Run ``Operations`` in one request, following HTTP 206 continuations until all have answered;
+        awaitable on :class:`AsyncClient`.
+
+        Returns one :class:`OperationResult` per operation, in order (a list of them for an operation with
+        ``Iterations``). A failed operation is reported in its result, not raised.
+        """
+        return self._run_results(_results_of(Multicall.of(operations, idempotent=idempotent)))
+
+
+def _envelope_of(spec: Call) -> Steps[dict[str, Any]]:
+    answer: tuple[dict[str, Any], httpx.Response] = yield Send(spec)
+    return answer[0]
+
+
+def _results_of(spec: Multicall) -> Steps[list[MulticallResult]]:
+    answer: tuple[list[MulticallResult], httpx.Response] = yield SendMulticall(spec)
+    return answer[0]
+
+
+def _retried(
+    policy: RetryPolicy, safety: Safety, label: str, attempt: Callable[[int], Primitives[_ResultT]]
+) -> Primitives[_ResultT]:
+    """``attempt(number)`` until it succeeds or ``policy`` gives up. tenacity decides and logs, and its
+    wait is handed to the driver as a :class:`Pause` (none when the policy never sleeps)."""
+    waits: list[float] = []
+    for tries in policy.retrying(safety, label, sleep=waits.append):
+        if waits:
+            seconds = waits.pop()
+            if policy.wait:
+                yield Pause(seconds)
+        with tries:
+            return (yield from attempt(tries.retry_state.attempt_number))
+    raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+
+class Client(_BaseClient[httpx.Client, EventHooks, dict[str, Any], list[MulticallResult]]):
     """A synchronous client for one Miva store's JSON API.
 
     ``Client(endpoint, store_code=..., auth=HmacAuth(token, signing_key))``. Use it as a context manager
@@ -511,12 +671,11 @@ class Client(_BaseClient[httpx.Client, EventHooks]):
     limits); the client then leaves closing it to you.
     """
 
-    def _new_http_client(self) -> httpx.Client:
-        return httpx.Client(timeout=self._config.timeout, follow_redirects=False)
+    _http_type = httpx.Client
+    _http_expected = "an httpx.Client (an httpx.AsyncClient goes with AsyncClient)"
 
-    def _check_http_client(self, http_client: object) -> httpx.Client:
-        what = "an httpx.Client (an httpx.AsyncClient goes with AsyncClient)"
-        return instance_of(http_client, httpx.Client, "http_client", what, error=ConfigurationError)
+    def _bind_driver(self) -> None:
+        self._run_envelope = self._run_results = _SyncDriver(self).run
 
     @functools.cached_property
     def orders(self) -> Orders:
@@ -550,112 +709,20 @@ class Client(_BaseClient[httpx.Client, EventHooks]):
     ) -> None:
         self.close()
 
-    def _send(
-        self,
-        call: CallScope,
-        attempt: int,
-        request: httpx.Request,
-        read: Callable[[httpx.Response], _ResultT],
-    ) -> tuple[_ResultT, httpx.Response]:
-        """Send one attempt and read its answer: the one place where attempts are observed."""
-        event = call.request_event(attempt)
-        for request_hook in self._telemetry.request_hooks:
-            request_hook(event)
-        probe = call.start_attempt(attempt)
-        response: httpx.Response | None = None
-        try:
-            try:
-                response = self._http.send(request)
-            except httpx.HTTPError as exc:
-                raise translate_httpx_error(exc, function=call.function) from exc
-            result = read(response)
-        except BaseException as exc:
-            failed = probe.finished(response, exc)
-            if isinstance(exc, Exception):
-                for response_hook in self._telemetry.response_hooks:
-                    response_hook(failed)
-            raise
-        done = probe.finished(response, None)
-        for response_hook in self._telemetry.response_hooks:
-            response_hook(done)
-        return result, response
 
-    def _run(self, spec: Call) -> tuple[dict[str, Any], httpx.Response]:
-        with self._observe(spec.label) as call:
-            for attempt in self._config.retry.retrying(spec.safety, spec.label):
-                with attempt:
-                    number = attempt.retry_state.attempt_number
-                    request = self._call_request(spec)
-                    envelope, response = self._send(
-                        call, number, request, functools.partial(self._read_call, spec)
-                    )
-                    call.result(envelope, params=spec.params)
-                    return envelope, response
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
-
-    def _run_multicall(self, spec: Multicall) -> tuple[list[MulticallResult], httpx.Response]:
-        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
-        first: httpx.Response | None = None
-        with self._observe(spec.label) as call:
-            while not progress.done:
-                for attempt in self._config.retry.retrying(spec.safety, spec.label):
-                    with attempt:
-                        number = attempt.retry_state.attempt_number
-                        request = self._multicall_request(progress)
-                        _, response = self._send(
-                            call, number, request, functools.partial(self._read_multicall, progress)
-                        )
-                first = first or response
-            assert first is not None
-            results = progress.results()
-            call.result(results, operations=spec.operations)
-        return results, first
-
-    def call(
-        self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
-    ) -> dict[str, Any]:
-        """Call one function and return its whole checked envelope (``success: 0`` raises).
-
-        Reads are retried by default; other functions only when the failure proves the store never
-        acted. ``idempotent=True`` declares a call safe to repeat, ``False`` forbids blind retries.
-        """
-        return self._run(self._call_spec(function, params, idempotent=idempotent))[0]
-
-    def call_module(
-        self,
-        module_code: str,
-        module_function: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        idempotent: bool | None = None,
-    ) -> dict[str, Any]:
-        """Call a module function (``Function: "Module"``), e.g. ``orderworkflow``'s queue functions."""
-        return self._run(self._module_spec(module_code, module_function, params, idempotent))[0]
-
-    def multicall(
-        self, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None
-    ) -> list[MulticallResult]:
-        """Run ``Operations`` in one request, following HTTP 206 continuations until all have answered.
-
-        Returns one :class:`OperationResult` per operation, in order (a list of them for an operation with
-        ``Iterations``). A failed operation is reported in its result, not raised.
-        """
-        return self._run_multicall(Multicall.of(operations, idempotent=idempotent))[0]
-
-
-class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
+class AsyncClient(
+    _BaseClient[httpx.AsyncClient, AsyncEventHooks, Awaited[dict[str, Any]], Awaited[list[MulticallResult]]]
+):
     """The asynchronous twin of :class:`Client`: the same options, names and behaviour, awaited.
 
     Its ``event_hooks`` may be async callables (awaited) or plain ones."""
 
     _async_hooks = True
+    _http_type = httpx.AsyncClient
+    _http_expected = "an httpx.AsyncClient (an httpx.Client goes with Client)"
 
-    def _new_http_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self._config.timeout, follow_redirects=False)
-
-    def _check_http_client(self, http_client: object) -> httpx.AsyncClient:
-        what = "an httpx.AsyncClient (an httpx.Client goes with Client)"
-        return instance_of(http_client, httpx.AsyncClient, "http_client", what, error=ConfigurationError)
+    def _bind_driver(self) -> None:
+        self._run_envelope = self._run_results = _AsyncDriver(self).run
 
     @functools.cached_property
     def orders(self) -> AsyncOrders:
@@ -688,90 +755,6 @@ class AsyncClient(_BaseClient[httpx.AsyncClient, AsyncEventHooks]):
     ) -> None:
         await self.close()
 
-    async def _send(
-        self,
-        call: CallScope,
-        attempt: int,
-        request: httpx.Request,
-        read: Callable[[httpx.Response], _ResultT],
-    ) -> tuple[_ResultT, httpx.Response]:
-        """Send one attempt and read its answer; see :meth:`Client._send`. Hooks may be async."""
-        event = call.request_event(attempt)
-        for request_hook in self._telemetry.request_hooks:
-            await _maybe_await(request_hook(event))
-        probe = call.start_attempt(attempt)
-        response: httpx.Response | None = None
-        try:
-            try:
-                response = await self._http.send(request)
-            except httpx.HTTPError as exc:
-                raise translate_httpx_error(exc, function=call.function) from exc
-            result = read(response)
-        except BaseException as exc:
-            failed = probe.finished(response, exc)
-            if isinstance(exc, Exception):
-                for response_hook in self._telemetry.response_hooks:
-                    await _maybe_await(response_hook(failed))
-            raise
-        done = probe.finished(response, None)
-        for response_hook in self._telemetry.response_hooks:
-            await _maybe_await(response_hook(done))
-        return result, response
-
-    async def _run(self, spec: Call) -> tuple[dict[str, Any], httpx.Response]:
-        with self._observe(spec.label) as call:
-            async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
-                with attempt:
-                    number = attempt.retry_state.attempt_number
-                    request = self._call_request(spec)
-                    envelope, response = await self._send(
-                        call, number, request, functools.partial(self._read_call, spec)
-                    )
-                    call.result(envelope, params=spec.params)
-                    return envelope, response
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
-
-    async def _run_multicall(self, spec: Multicall) -> tuple[list[MulticallResult], httpx.Response]:
-        progress = MulticallProgress(spec, max_requests=self._config.max_continuations)
-        first: httpx.Response | None = None
-        with self._observe(spec.label) as call:
-            while not progress.done:
-                async for attempt in self._config.retry.async_retrying(spec.safety, spec.label):
-                    with attempt:
-                        number = attempt.retry_state.attempt_number
-                        request = self._multicall_request(progress)
-                        _, response = await self._send(
-                            call, number, request, functools.partial(self._read_multicall, progress)
-                        )
-                first = first or response
-            assert first is not None
-            results = progress.results()
-            call.result(results, operations=spec.operations)
-        return results, first
-
-    async def call(
-        self, function: str, params: Mapping[str, Any] | None = None, *, idempotent: bool | None = None
-    ) -> dict[str, Any]:
-        """Call one function and return its whole checked envelope; see :meth:`Client.call`."""
-        return (await self._run(self._call_spec(function, params, idempotent=idempotent)))[0]
-
-    async def call_module(
-        self,
-        module_code: str,
-        module_function: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        idempotent: bool | None = None,
-    ) -> dict[str, Any]:
-        """Call a module function; see :meth:`Client.call_module`."""
-        return (await self._run(self._module_spec(module_code, module_function, params, idempotent)))[0]
-
-    async def multicall(
-        self, operations: Sequence[Mapping[str, Any]], *, idempotent: bool | None = None
-    ) -> list[MulticallResult]:
-        """Run ``Operations`` with 206 continuation; see :meth:`Client.multicall`."""
-        return (await self._run_multicall(Multicall.of(operations, idempotent=idempotent)))[0]
-
 
 async def _first(items: AsyncIterator[_ResultT], count: int) -> AsyncIterator[_ResultT]:
     """The first ``count`` items of ``items``, without asking it for one more."""
@@ -785,9 +768,9 @@ async def _first(items: AsyncIterator[_ResultT], count: int) -> AsyncIterator[_R
             return
 
 
-async def _maybe_await(value: object) -> None:
-    if inspect.isawaitable(value):
-        await value
+async def _resolved(value: object) -> Any:
+    """``value``, awaited first if it is awaitable (hooks and handlers may be async on AsyncClient)."""
+    return (await value) if inspect.isawaitable(value) else value
 
 
 # -- the drivers: where conversations (mivaorders._conversation) meet I/O, the clock and sleeping -------
@@ -801,99 +784,114 @@ _ClientT = TypeVar("_ClientT", "Client", "AsyncClient")
 
 #: Where the drivers write what conversations log.
 _conversation_log = logging.getLogger("mivaorders")
+_Fetched = tuple[Any, httpx.Response, float]  # a fetch's answer, its response, when it was sent
 
 
-class _Fetching(Generic[_ClientT]):
-    """What both drivers share: the client and, for fetches that re-plan, the same client without retries."""
+class _BaseDriver(Generic[_ClientT]):
+    """What both drivers share: a conversation brought down to primitive steps, which is all that is
+    left for each driver to carry out (and a stream's fetches to move)."""
 
     def __init__(self, client: _ClientT) -> None:
         self._client: _ClientT = client
-        self._single: _ClientT | None = None
 
     @property
     def config(self) -> ClientConfig:
         return self._client._config
 
-    def _attempts_client(self, fetch: Fetch) -> _ClientT:
-        # A fetch that re-plans a failed request before retrying it runs the retry policy itself, around
-        # single attempts of a client without one.
-        if not fetch.replans:
-            return self._client
-        if self._single is None:
-            self._single = self._client.with_options(retry=None)
-        return self._single
-
-
-class _SyncDriver(_Fetching[Client]):
-    """Runs conversations with a :class:`Client`. A stream's fetches go out from a thread pool, each as a
-    request of its own, so the next page is on its way while the caller consumes this one and
-    ``FastPaging(concurrency=n)`` has n requests in flight, as with :class:`AsyncClient`."""
-
-    def run(
-        self,
-        steps: Steps[_ResultT],
-        handler: Callable[[Any], Any] | None = None,
-        seen: Callable[[httpx.Response, float], None] | None = None,
-    ) -> _ResultT:
+    def _conduct(self, steps: Steps[_ResultT], seen: Seen | None) -> Primitives[_ResultT]:
+        """The conversation's sends become the client's call steps and its clock readings are answered
+        here; its pauses and handler runs go on to the driver."""
         turns = Turns(steps)
         while (step := turns.step()) is not None:
-            self._take(turns, step, handler, seen)
+            yield from self._answer(turns, step, seen)
         return turns.result
 
-    def _take(
-        self,
-        turns: Turns[Any],
-        step: Send | Pause | Now | Handle | Take | Close | Log,
-        handler: Callable[[Any], Any] | None,
-        seen: Callable[[httpx.Response, float], None] | None,
-    ) -> None:
+    def _answer(self, turns: Turns[Any], step: Any, seen: Seen | None) -> Primitives[None]:
+        answer: Any
         try:
             if isinstance(step, Send):
-                answer = self._client._run(step.call)
-                if seen is not None:
-                    seen(answer[1], self.config.clock())
-                turns.answer(answer)
-            elif isinstance(step, Handle):
-                assert handler is not None
-                turns.answer(handler(step.orders))
+                answer = yield from self._client._call_steps(step.call)
+            elif isinstance(step, SendMulticall):
+                answer = yield from self._client._multicall_steps(step.multicall)
             elif isinstance(step, Now):
-                turns.answer(self.config.clock())
-            elif isinstance(step, Take):
-                turns.answer(list(itertools.islice(step.items, step.count)))
-            elif isinstance(step, Close):
-                pass  # a sync iterator holds nothing in flight that outlives it
+                answer = self.config.clock()
             elif isinstance(step, Log):
                 _conversation_log.log(step.level, step.message, *step.args)
-                turns.answer(None)
-            elif self._client.retry.wait:
-                time.sleep(step.seconds)
+                answer = None
+            else:
+                answer = yield step
+            if seen is not None and isinstance(step, (Send, SendMulticall)):
+                seen(answer[1], self.config.clock())
+        except GeneratorExit:  # the steps are being closed: nothing to tell the conversation
+            raise
         except BaseException as exc:  # the conversation decides what a failure means, then re-raises
             turns.fail(exc)
+        else:
+            turns.answer(answer)
 
-    def _attempt(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
-        client = self._attempts_client(fetch)
+    def _fetch_steps(self, fetch: Fetch) -> Primitives[_Fetched]:
+        if not fetch.replans:
+            return (yield from self._fetch_attempt(fetch, None))  # the client's own retry policy applies
+        # A fetch that re-plans a failed request before retrying it runs the retry policy itself, around
+        # single attempts (each a call of its own, without retries).
+        attempt = functools.partial(self._fetch_attempt, fetch, NO_RETRY)
+        return (yield from _retried(self.config.retry, Safety.IDEMPOTENT, fetch.label, attempt))
+
+    def _fetch_attempt(self, fetch: Fetch, policy: RetryPolicy | None, _: int = 1) -> Primitives[_Fetched]:
         clock = self.config.clock
         request = fetch.request()
         sent = clock()
         try:
-            answer, response = client._run(request)
+            answer, response = yield from self._client._call_steps(request, policy)
         except MivaError as exc:
             fetch.failed(exc)
             raise
         fetch.answered(response, clock() - sent)
         return answer, response, sent
 
-    def _fetch(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
-        if not fetch.replans:
-            return self._attempt(fetch)  # the client's own retry policy applies inside
-        for attempt in self.config.retry.retrying(Safety.IDEMPOTENT, fetch.label):
-            with attempt:
-                return self._attempt(fetch)
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+class _SyncDriver(_BaseDriver[Client]):
+    """Runs conversations with a :class:`Client`. A stream's fetches go out from a thread pool, each as a
+    request of its own, so the next page is on its way while the caller consumes this one and
+    ``FastPaging(concurrency=n)`` has n requests in flight, as with :class:`AsyncClient`."""
+
+    def run(
+        self, steps: Steps[_ResultT], handler: Handler | None = None, seen: Seen | None = None
+    ) -> _ResultT:
+        return self._carry_out(self._conduct(steps, seen), handler)
+
+    def _carry_out(self, steps: Primitives[_ResultT], handler: Handler | None = None) -> _ResultT:
+        turns = Turns(steps)
+        while (step := turns.step()) is not None:
+            self._do(turns, step, handler)
+        return turns.result
+
+    def _do(self, turns: Turns[Any], step: Primitive, handler: Handler | None) -> None:
+        """Carry out one primitive step and tell ``turns`` how it went."""
+        try:
+            if isinstance(step, Transmit):
+                turns.answer(self._client._http.send(step.request))
+            elif isinstance(step, Notify):
+                for hook in step.hooks:
+                    hook(step.event)
+            elif isinstance(step, Handle):
+                assert handler is not None
+                turns.answer(handler(step.orders))
+            elif isinstance(step, Take):
+                turns.answer(list(itertools.islice(step.items, step.count)))
+            elif isinstance(step, Close):
+                pass  # a sync iterator holds nothing in flight that outlives it
+            elif self._client.retry.wait:
+                time.sleep(step.seconds)
+        except BaseException as exc:  # thrown into the steps, where it happened
+            turns.fail(exc)
+
+    def _fetch(self, fetch: Fetch) -> _Fetched:
+        return self._carry_out(self._fetch_steps(fetch))
 
     def stream(self, steps: Stream) -> Iterator[Any]:
         waiting: list[Launch] = []
-        flying: deque[tuple[int, Future[tuple[Any, httpx.Response, float]]]] = deque()
+        flying: deque[tuple[int, Future[_Fetched]]] = deque()
         ready: deque[Landed] = deque()
         pool: ThreadPoolExecutor | None = None
         turns = Turns(steps)
@@ -930,80 +928,49 @@ class _SyncDriver(_Fetching[Client]):
                 pool.shutdown(wait=False, cancel_futures=True)
 
 
-class _AsyncDriver(_Fetching[AsyncClient]):
+class _AsyncDriver(_BaseDriver[AsyncClient]):
     """Runs conversations with an :class:`AsyncClient`; a stream's fetches run as concurrent tasks."""
 
     async def run(
-        self,
-        steps: Steps[_ResultT],
-        handler: Callable[[Any], Any] | None = None,
-        seen: Callable[[httpx.Response, float], None] | None = None,
+        self, steps: Steps[_ResultT], handler: Handler | None = None, seen: Seen | None = None
     ) -> _ResultT:
+        return await self._carry_out(self._conduct(steps, seen), handler)
+
+    async def _carry_out(self, steps: Primitives[_ResultT], handler: Handler | None = None) -> _ResultT:
         turns = Turns(steps)
         while (step := turns.step()) is not None:
-            await self._take(turns, step, handler, seen)
+            await self._do(turns, step, handler)
         return turns.result
 
-    async def _take(
-        self,
-        turns: Turns[Any],
-        step: Send | Pause | Now | Handle | Take | Close | Log,
-        handler: Callable[[Any], Any] | None,
-        seen: Callable[[httpx.Response, float], None] | None,
-    ) -> None:
+    async def _do(self, turns: Turns[Any], step: Primitive, handler: Handler | None) -> None:
+        """Carry out one primitive step, awaiting what may be awaited, and tell ``turns`` how it went."""
         try:
-            if isinstance(step, Send):
-                answer = await self._client._run(step.call)
-                if seen is not None:
-                    seen(answer[1], self.config.clock())
-                turns.answer(answer)
+            if isinstance(step, Transmit):
+                turns.answer(await self._client._http.send(step.request))
+            elif isinstance(step, Notify):
+                for hook in step.hooks:
+                    await _resolved(hook(step.event))
             elif isinstance(step, Handle):
                 assert handler is not None
-                handled = handler(step.orders)
-                turns.answer((await handled) if inspect.isawaitable(handled) else handled)
-            elif isinstance(step, Now):
-                turns.answer(self.config.clock())
+                turns.answer(await _resolved(handler(step.orders)))
             elif isinstance(step, Take):
                 turns.answer([item async for item in _first(step.items, step.count)])
             elif isinstance(step, Close):
                 await step.items.aclose()
-            elif isinstance(step, Log):
-                _conversation_log.log(step.level, step.message, *step.args)
-                turns.answer(None)
             elif self._client.retry.wait:
                 await asyncio.sleep(step.seconds)
-        except BaseException as exc:  # the conversation decides what a failure means, then re-raises
+        except BaseException as exc:  # thrown into the steps, where it happened
             turns.fail(exc)
 
-    async def _attempt(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
-        client = self._attempts_client(fetch)
-        clock = self.config.clock
-        request = fetch.request()
-        sent = clock()
-        try:
-            answer, response = await client._run(request)
-        except MivaError as exc:
-            fetch.failed(exc)
-            raise
-        fetch.answered(response, clock() - sent)
-        return answer, response, sent
-
-    async def _fetch(self, fetch: Fetch) -> tuple[Any, httpx.Response, float]:
-        if not fetch.replans:
-            return await self._attempt(fetch)  # the client's own retry policy applies inside
-        async for attempt in self.config.retry.async_retrying(Safety.IDEMPOTENT, fetch.label):
-            with attempt:
-                return await self._attempt(fetch)
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
-
     async def stream(self, steps: Stream) -> AsyncIterator[Any]:
-        running: dict[asyncio.Task[tuple[Any, httpx.Response, float]], int] = {}
-        ready: deque[asyncio.Task[tuple[Any, httpx.Response, float]]] = deque()
+        running: dict[asyncio.Task[_Fetched], int] = {}
+        ready: deque[asyncio.Task[_Fetched]] = deque()
         turns = Turns(steps)
         try:
             while (step := turns.step()) is not None:
                 if isinstance(step, Launch):
-                    running[asyncio.ensure_future(self._fetch(step.fetch))] = step.key
+                    fetching = self._carry_out(self._fetch_steps(step.fetch))
+                    running[asyncio.ensure_future(fetching)] = step.key
                     continue
                 if isinstance(step, Emit):
                     for item in step.items:

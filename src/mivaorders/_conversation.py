@@ -3,12 +3,13 @@
 A conversation is plain code that yields steps and is sent their answers (or has their failures thrown
 in, so it decides what a failure means). Each client has one *driver* that runs conversations
 (:class:`Driver` for :class:`~mivaorders.Client`, :class:`AsyncDriver` for
-:class:`~mivaorders.AsyncClient`, both in ``_client.py``); the drivers are the only code that differs
-between sync and async, and the only place that reads the clock or sleeps.
+:class:`~mivaorders.AsyncClient`, both in ``_client.py``).
 
 Steps of a conversation run to its end (:meth:`Driver.run`):
 
 - :class:`Send`: run one call with the client's retry policy; answers ``(envelope, response)``.
+- :class:`SendMulticall`: run a multicall, following HTTP 206 continuations; answers
+  ``(results, first response)``.
 - :class:`Pause`: wait before going on (skipped when the retry policy never sleeps).
 - :class:`Now`: read the client's clock.
 - :class:`Handle`: run the caller's handler on some orders (a queue drain); answers what it returned.
@@ -23,9 +24,21 @@ Steps of a streaming conversation (:meth:`Driver.stream`, an order pull):
 - :class:`Emit`: hand items to the caller; the fetches in flight keep going while it consumes them.
 
 How many fetches are in flight is the conversation's business (a pull launches at most one page ahead
-per lane, so memory stays bounded); how they travel is the driver's: the synchronous driver sends the
-fetches launched together as one request (a multicall) from a small thread pool, the asynchronous one
-runs each as a task.
+per lane, so memory stays bounded); how they travel is the driver's: the synchronous driver sends each
+fetch as a request of its own from a small thread pool, the asynchronous one runs each as a task.
+
+Below the conversations, sending one call is itself written once, as a generator of :data:`Primitive`
+steps (``_client.py``: build and sign the request, the retry loop, HTTP 206 continuations, telemetry):
+
+- :class:`Transmit`: send this ``httpx.Request``; answers the ``httpx.Response`` (or the
+  ``httpx.HTTPError`` is thrown in);
+- :class:`Notify`: run these event hooks on this event (awaited when async, on an ``AsyncClient``);
+- :class:`Pause` (a retry's wait), and a conversation's own :class:`Pause`, :class:`Handle`, :class:`Take`
+  and :class:`Close`, as above.
+
+So a driver only carries out primitives (``http.send`` or ``await http.send``, ``time.sleep`` or
+``asyncio.sleep``, a hook called or awaited) and moves a stream's fetches (threads or tasks): the drivers
+are the only code that differs between sync and async, and the only place that sleeps.
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import attrs
 import httpx
 
-from ._envelope import Call
+from ._envelope import Call, Multicall
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -51,16 +64,23 @@ __all__ = [
     "Emit",
     "Fetch",
     "Handle",
+    "Handler",
     "Landed",
     "Launch",
     "Log",
     "Next",
+    "Notify",
     "Now",
     "Pause",
+    "Primitive",
+    "Primitives",
+    "Seen",
     "Send",
+    "SendMulticall",
     "Steps",
     "Stream",
     "Take",
+    "Transmit",
     "Turns",
     "ask",
     "handling",
@@ -68,12 +88,30 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: What an :class:`~mivaorders.AsyncClient` method that sends returns: a coroutine of its result
+#: (``asyncio.create_task`` takes it).
+Awaited = Coroutine[Any, Any, T]
+
+#: The caller's handler of a :class:`Handle` step (it may return an awaitable on an ``AsyncClient``).
+Handler = Callable[[Any], Any]
+
+#: Shown every response of a conversation, with the clock's reading when it came.
+Seen = Callable[[httpx.Response, float], None]
+
 
 @attrs.frozen
 class Send:
     """Run this call through the client (its retry policy applies); answer ``(envelope, response)``."""
 
     call: Call
+
+
+@attrs.frozen
+class SendMulticall:
+    """Run this multicall through the client, following HTTP 206 continuations (its retry policy applies
+    to each request); answer ``(results, first response)``."""
+
+    multicall: Multicall
 
 
 @attrs.frozen
@@ -175,10 +213,25 @@ class Emit:
     items: Sequence[Any]
 
 
-Steps = Generator["Send | Pause | Now | Handle | Take | Close | Log", Any, T]
-#: What an :class:`~mivaorders.AsyncClient` method that sends returns: a coroutine of its result.
-Awaited = Coroutine[Any, Any, T]
+@attrs.frozen
+class Transmit:
+    """Send this request; answered with the ``httpx.Response``, or the ``httpx.HTTPError`` thrown in."""
+
+    request: httpx.Request
+
+
+@attrs.frozen
+class Notify:
+    """Run each of these event hooks on ``event``, in order (awaited if it returns an awaitable)."""
+
+    hooks: Sequence[Callable[[Any], Any]]
+    event: Any
+
+
+Steps = Generator["Send | SendMulticall | Pause | Now | Handle | Take | Close | Log", Any, T]
 Stream = Generator["Launch | Next | Emit", Any, None]
+Primitive = Transmit | Notify | Pause | Handle | Take | Close
+Primitives = Generator[Primitive, Any, T]
 
 
 class Turns(Generic[T]):
@@ -223,12 +276,7 @@ class Driver(Protocol):
     @property
     def config(self) -> ClientConfig: ...
 
-    def run(
-        self,
-        steps: Steps[T],
-        handler: Callable[[Any], Any] | None = None,
-        seen: Callable[[httpx.Response, float], None] | None = None,
-    ) -> T:
+    def run(self, steps: Steps[T], handler: Handler | None = None, seen: Seen | None = None) -> T:
         """Run a conversation to its end; ``seen`` is shown every response, with the clock's reading."""
         ...
 
@@ -238,16 +286,13 @@ class Driver(Protocol):
 
 
 class AsyncDriver(Protocol):
-    """What an asynchronous resource needs from its client."""
+    """What an asynchronous resource needs from its client: :class:`Driver`, awaited."""
 
     @property
     def config(self) -> ClientConfig: ...
 
     def run(
-        self,
-        steps: Steps[T],
-        handler: Callable[[Any], Any] | None = None,
-        seen: Callable[[httpx.Response, float], None] | None = None,
+        self, steps: Steps[T], handler: Handler | None = None, seen: Seen | None = None
     ) -> Awaited[T]: ...
 
     def stream(self, steps: Stream) -> AsyncIterator[Any]: ...

@@ -165,10 +165,14 @@ class RetryPolicy:
             "reraise": True,
         }
 
-    def retrying(self, safety: Safety, label: str) -> tenacity.Retrying:
-        return tenacity.Retrying(
-            sleep=_sleep if self.wait else _no_sleep, **self._retrying_kwargs(safety, label)
-        )
+    def retrying(
+        self, safety: Safety, label: str, sleep: Callable[[float], None] | None = None
+    ) -> tenacity.Retrying:
+        """tenacity's loop for one request; ``sleep`` replaces sleeping (the clients' drivers pass a
+        recorder, and sleep themselves)."""
+        if sleep is None:
+            sleep = _sleep if self.wait else _no_sleep
+        return tenacity.Retrying(sleep=sleep, **self._retrying_kwargs(safety, label))
 
     def async_retrying(self, safety: Safety, label: str) -> tenacity.AsyncRetrying:
         kwargs = self._retrying_kwargs(safety, label)
