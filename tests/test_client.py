@@ -12,6 +12,7 @@ import hmac
 import itertools
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -600,6 +601,24 @@ def test_secrets_never_reach_logs_reprs_or_errors(harness: Harness, caplog: pyte
         for secret in [*secrets, *signatures]:
             assert secret not in text
     assert "OrderList_Load_Query" in caplog.text  # the logs do say what happened
+
+
+@pytest.mark.parametrize("client_type", [mo.Client, mo.AsyncClient])
+def test_with_options_builds_a_new_client_of_the_same_class(
+    client_type: type[mo.Client] | type[mo.AsyncClient],
+) -> None:
+    client = client_type(ENDPOINT, store_code="S", auth=mo.TokenAuth("t"))
+    orders = client.orders  # a resource made (and cached) for the original
+    copy = client.with_options(store_code="OTHER")
+    assert type(copy) is client_type
+    assert copy.orders is not orders
+    assert "OTHER" in repr(copy.orders)
+    assert "'S'" in repr(client.orders)
+    assert client.orders is orders
+    with pytest.raises(
+        mo.ConfigurationError, match=r"cannot change clock, http_client; it changes allow_insecure"
+    ):
+        client.with_options(clock=time.time, http_client=None)  # type: ignore[call-arg]
 
 
 def test_with_options_keeps_the_insecure_http_decision_per_client() -> None:

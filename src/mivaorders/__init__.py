@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import filters, json, models, tables
 from ._auth import Auth, HmacAuth, SshAuth, TokenAuth
-from ._client import DEFAULT_TIMEOUT, AsyncClient, Client, MulticallResult
+from ._client import DEFAULT_TIMEOUT, AsyncClient, Client, ClientChanges, MulticallResult
 from ._converter import (
     MivaConverter,
     configure_converter,
@@ -129,6 +129,7 @@ __all__ = [
     "AsyncClient",
     "Auth",
     "Client",
+    "ClientChanges",
     "HmacAuth",
     "MulticallResult",
     "OperationResult",

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -81,8 +81,9 @@ from .shipments import AsyncShipments, Shipments
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
+    from typing_extensions import Unpack  # typing.Unpack for **kwargs is 3.12+; an annotation only
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "MulticallResult"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "ClientChanges", "MulticallResult"]
 
 logger = logging.getLogger("mivaorders")
 
@@ -100,8 +101,6 @@ _SelfT = TypeVar("_SelfT", bound="_BaseClient[Any, Any, Any, Any]")
 _ResultT = TypeVar("_ResultT")
 _EnvelopeR = TypeVar("_EnvelopeR")  # dict[str, Any], or an awaitable of one
 _ResultsR = TypeVar("_ResultsR")  # list[MulticallResult], or an awaitable of one
-
-_UNSET: Any = object()
 
 
 def _is_loopback(host: str) -> bool:
@@ -206,58 +205,73 @@ def _check_headers(headers: object) -> dict[str, str]:
     return dict(headers)
 
 
-@attrs.frozen
+def _check_auth(auth: object) -> Auth:
+    if not isinstance(auth, Auth):
+        raise ConfigurationError(
+            "auth must be TokenAuth(token), HmacAuth(token, signing_key) or SshAuth(username, key), "
+            f"not {type(auth).__name__}"
+        )
+    return auth
+
+
+def _check_retry(retry: object) -> RetryPolicy:
+    if retry is None:
+        return NO_RETRY
+    return instance_of(retry, RetryPolicy, "retry", "a RetryPolicy or None", error=ConfigurationError)
+
+
+def _check_insecure(value: object) -> bool:
+    return boolean(value, "allow_insecure_http", error=ConfigurationError)
+
+
+def _check_clock(clock: object) -> Callable[[], float]:
+    return callable_(clock, "clock", error=ConfigurationError)  # type: ignore[return-value]
+
+
+def _check_continuations(value: object) -> int:
+    return whole_number(value, "max_continuations", minimum=1, error=ConfigurationError)
+
+
+def _endpoint_text(endpoint: object) -> str:
+    if not isinstance(endpoint, str) or not endpoint.strip():
+        raise ConfigurationError("endpoint must be the full URL of the store's json.mvc")
+    return endpoint.strip()
+
+
+@attrs.frozen(kw_only=True)
 class ClientConfig:
-    """A client's validated, immutable settings. ``with_options()`` makes a changed copy."""
+    """A client's validated, immutable settings: each field checks what it is given (so
+    ``attrs.evolve(config, ...)``, which ``with_options()`` uses, checks the changes too)."""
+
+    endpoint: str = attrs.field(converter=_endpoint_text)
+    store_code: str = attrs.field(converter=_check_store_code)
+    auth: Auth = attrs.field(repr=False, converter=_check_auth)
+    timeout: httpx.Timeout = attrs.field(default=DEFAULT_TIMEOUT, converter=_check_timeout)
+    retry: RetryPolicy = attrs.field(default=DEFAULT_RETRY, converter=_check_retry)
+    api_timeout: int | None = attrs.field(default=None, converter=_check_api_timeout)
+    # A proxy's credentials may be among the headers.
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False, converter=_check_headers)
+    allow_insecure_http: bool = attrs.field(default=False, converter=_check_insecure)
+    clock: Callable[[], float] = attrs.field(default=time.time, repr=False, converter=_check_clock)
+    max_continuations: int = attrs.field(default=100, converter=_check_continuations)
+
+    def __attrs_post_init__(self) -> None:
+        # Whether plain http:// is allowed depends on another field, so it is checked once both are in.
+        _check_endpoint(self.endpoint, self.allow_insecure_http)
+
+
+class ClientChanges(TypedDict, total=False):
+    """What :meth:`Client.with_options` may change: the client's options of the same names."""
 
     endpoint: str
     store_code: str
-    auth: Auth = attrs.field(repr=False)
-    timeout: httpx.Timeout
-    retry: RetryPolicy
+    auth: Auth
+    timeout: float | httpx.Timeout
+    retry: RetryPolicy | None
     api_timeout: int | None
-    headers: Mapping[str, str] = attrs.field(repr=False)  # a proxy's credentials may be among them
-    clock: Callable[[], float] = attrs.field(repr=False)
+    headers: Mapping[str, str] | None
+    allow_insecure_http: bool
     max_continuations: int
-    allow_insecure_http: bool = False
-
-    @classmethod
-    def build(
-        cls,
-        endpoint: object,
-        *,
-        store_code: object,
-        auth: object,
-        timeout: object,
-        retry: object,
-        api_timeout: object,
-        headers: object,
-        allow_insecure_http: object,
-        clock: object,
-        max_continuations: object,
-    ) -> ClientConfig:
-        if not isinstance(auth, Auth):
-            raise ConfigurationError(
-                "auth must be TokenAuth(token), HmacAuth(token, signing_key) or SshAuth(username, key), "
-                f"not {type(auth).__name__}"
-            )
-        insecure = boolean(allow_insecure_http, "allow_insecure_http", error=ConfigurationError)
-        if retry is not None:
-            instance_of(retry, RetryPolicy, "retry", "a RetryPolicy or None", error=ConfigurationError)
-        return cls(
-            endpoint=_check_endpoint(endpoint, insecure),
-            store_code=_check_store_code(store_code),
-            auth=auth,
-            timeout=_check_timeout(timeout),
-            retry=NO_RETRY if retry is None else retry,  # type: ignore[arg-type]
-            api_timeout=_check_api_timeout(api_timeout),
-            headers=_check_headers(headers),
-            clock=callable_(clock, "clock", error=ConfigurationError),  # type: ignore[arg-type]
-            max_continuations=whole_number(
-                max_continuations, "max_continuations", minimum=1, error=ConfigurationError
-            ),
-            allow_insecure_http=insecure,
-        )
 
 
 class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
@@ -299,8 +313,8 @@ class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
-        self._config = ClientConfig.build(
-            endpoint,
+        config = ClientConfig(
+            endpoint=endpoint,
             store_code=store_code,
             auth=auth,
             timeout=timeout,
@@ -312,14 +326,21 @@ class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
             max_continuations=max_continuations,
         )
         if http_client is None:
-            self._http = self._http_type(timeout=self._config.timeout, follow_redirects=False)
-            self._owns_http = True
+            self._adopt(
+                config, self._http_type(timeout=config.timeout, follow_redirects=False), owns_http=True
+            )
         else:
             expected = self._http_expected
-            self._http = instance_of(
+            http = instance_of(
                 http_client, self._http_type, "http_client", expected, error=ConfigurationError
             )
-            self._owns_http = False
+            self._adopt(config, http, owns_http=False)
+
+    def _adopt(self, config: ClientConfig, http: _HttpT, *, owns_http: bool) -> None:
+        """Take these settings and this connection pool; make the driver."""
+        self._config = config
+        self._http = http
+        self._owns_http = owns_http
         self._bind_driver()
 
     def _bind_driver(self) -> None:
@@ -377,51 +398,24 @@ class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
     def timeout(self) -> httpx.Timeout:
         return self._config.timeout
 
-    def with_options(
-        self: _SelfT,
-        *,
-        endpoint: str = _UNSET,
-        store_code: str = _UNSET,
-        auth: Auth = _UNSET,
-        timeout: float | httpx.Timeout = _UNSET,
-        retry: RetryPolicy | None = _UNSET,
-        api_timeout: int | None = _UNSET,
-        headers: Mapping[str, str] | None = _UNSET,
-        allow_insecure_http: bool = _UNSET,
-        max_continuations: int = _UNSET,
-    ) -> _SelfT:
-        """A copy with some options changed, sharing this client's connection pool.
+    def with_options(self: _SelfT, **changes: Unpack[ClientChanges]) -> _SelfT:
+        """A copy with some options changed (any of the client's own: ``endpoint``, ``store_code``,
+        ``auth``, ``timeout``, ``retry``, ``api_timeout``, ``headers``, ``allow_insecure_http``,
+        ``max_continuations``), sharing this client's connection pool and telemetry.
 
         The copy does not own the pool: closing it leaves the original usable, and closing the original
         closes the pool for both.
         """
-        config = self._config
-        changed = ClientConfig.build(
-            config.endpoint if endpoint is _UNSET else endpoint,
-            store_code=config.store_code if store_code is _UNSET else store_code,
-            auth=config.auth if auth is _UNSET else auth,
-            timeout=config.timeout if timeout is _UNSET else timeout,
-            retry=config.retry if retry is _UNSET else retry,
-            api_timeout=config.api_timeout if api_timeout is _UNSET else api_timeout,
-            headers=config.headers if headers is _UNSET else headers,
-            allow_insecure_http=(
-                config.allow_insecure_http if allow_insecure_http is _UNSET else allow_insecure_http
-            ),
-            clock=config.clock,
-            max_continuations=config.max_continuations if max_continuations is _UNSET else max_continuations,
-        )
-        copy = object.__new__(type(self))
-        copy.__dict__.update(self.__dict__)
-        copy._config = changed
-        copy._owns_http = False
-        copy._reset_resources()
-        copy._bind_driver()
+        unknown = sorted(set(changes) - ClientChanges.__optional_keys__)
+        if unknown:
+            allowed = ", ".join(sorted(ClientChanges.__optional_keys__))
+            raise ConfigurationError(
+                f"with_options() cannot change {', '.join(unknown)}; it changes {allowed}"
+            )
+        copy = type(self).__new__(type(self))
+        copy._telemetry = self._telemetry
+        copy._adopt(attrs.evolve(self._config, **changes), self._http, owns_http=False)
         return copy
-
-    def _reset_resources(self) -> None:
-        """Forget cached resource objects (they hold a reference to the client they were made for)."""
-        for name in ("orders", "queues", "shipments"):
-            self.__dict__.pop(name, None)
 
     def __repr__(self) -> str:
         # Safe on a half-built client too (error reporters print the locals of failing frames).
