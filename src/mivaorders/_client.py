@@ -347,9 +347,6 @@ class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
         """Point the ``_run_*`` attributes at a driver made for this very client."""
         raise NotImplementedError
 
-    def _check_http_client(self, http_client: object) -> _HttpT:
-        raise NotImplementedError
-
     # -- configuration -------------------------------------------------------------------------
 
     @classmethod

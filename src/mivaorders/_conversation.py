@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from ._client import ClientConfig
+    from ._page import Page
 
 __all__ = [
     "AsyncDriver",
@@ -83,6 +84,7 @@ __all__ = [
     "Transmit",
     "Turns",
     "ask",
+    "first_of",
     "handling",
 ]
 
@@ -318,6 +320,12 @@ def handling(steps: Steps[T], handle: Callable[[Any], Steps[Any]]) -> Steps[T]:
             raise
         except BaseException as exc:  # the inner conversation decides what a failure means
             failure = exc
+
+
+def first_of(steps: Steps[Page[T]]) -> Steps[T | None]:
+    """The first item of the page a conversation returns (a lookup by id), or ``None``."""
+    page = yield from steps
+    return page.items[0] if page.items else None
 
 
 def ask(call: Call) -> Steps[tuple[dict[str, Any], httpx.Response]]:

@@ -24,7 +24,19 @@ import attrs
 import httpx
 
 from . import _display
-from ._conversation import AsyncDriver, Awaited, Driver, Emit, Landed, Launch, Next, Steps, Stream, ask
+from ._conversation import (
+    AsyncDriver,
+    Awaited,
+    Driver,
+    Emit,
+    Landed,
+    Launch,
+    Next,
+    Steps,
+    Stream,
+    ask,
+    first_of,
+)
 from ._converter import structure_page
 from ._decode import page_decoder
 from ._envelope import Call, Safety, http_date
@@ -418,11 +430,6 @@ def _page_steps(call: Call) -> Steps[Page[Order]]:
     return _decode(envelope)
 
 
-def _one_steps(call: Call) -> Steps[Order | None]:
-    page = yield from _page_steps(call)
-    return page.items[0] if page.items else None
-
-
 def _query(
     where: Expr | None,
     sort: str | SortKey | None,
@@ -543,7 +550,9 @@ class _OrdersApi(Generic[_Iter, _PageR, _OrderR]):
         """The :class:`~mivaorders.Order` with this id, or ``None`` when there is none."""
         order_id = _check_order_id(order_id, "order_id")
         query = _query(None, None, columns, passphrase)
-        return self._run_one(_one_steps(_list_call(query.params(count=1, where=F.id == order_id, sort=None))))
+        call = _list_call(query.params(count=1, where=F.id == order_id, sort=None))
+        lookup = first_of(_page_steps(call))  # not inferred from the return type: Page is invariant
+        return self._run_one(lookup)
 
     def iter(
         self,

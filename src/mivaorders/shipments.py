@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ._conversation import Awaited, ask
+from ._conversation import Awaited, ask, first_of
 from ._exceptions import ArgumentError, MivaError
 from ._page import Page
 from ._writeback import (
@@ -83,11 +83,6 @@ def _update_steps(call: Call) -> Steps[None]:
 def _list_steps(call: Call) -> Steps[Page[OrderShipment]]:
     envelope, _ = yield from ask(call)
     return decode_shipments(envelope)
-
-
-def _get_steps(call: Call) -> Steps[OrderShipment | None]:
-    page = yield from _list_steps(call)
-    return page.items[0] if page.items else None
 
 
 _ShipmentR = TypeVar("_ShipmentR")  # OrderShipment, or a coroutine of one
@@ -174,7 +169,8 @@ class _ShipmentsApi(Generic[_ShipmentR, _NoneR, _PageR, _FoundR]):
             items=True,
             include_order=False,
         )
-        return self._run_found(_get_steps(call))
+        lookup = first_of(_list_steps(call))  # not inferred from the return type: Page is invariant
+        return self._run_found(lookup)
 
 
 class Shipments(_ShipmentsApi[OrderShipment, None, Page[OrderShipment], OrderShipment | None]):
