@@ -96,10 +96,13 @@ MulticallResult = OperationResult | list[OperationResult]
 
 _HttpT = TypeVar("_HttpT", httpx.Client, httpx.AsyncClient)
 _HooksT = TypeVar("_HooksT", EventHooks, AsyncEventHooks)
-_SelfT = TypeVar("_SelfT", bound="_BaseClient[Any, Any, Any, Any]")
+_SelfT = TypeVar("_SelfT", bound="_BaseClient[Any, Any, Any, Any, Any, Any, Any]")
 _ResultT = TypeVar("_ResultT")
 _EnvelopeR = TypeVar("_EnvelopeR")  # dict[str, Any], or an awaitable of one
 _ResultsR = TypeVar("_ResultsR")  # list[MulticallResult], or an awaitable of one
+_OrdersT = TypeVar("_OrdersT")  # Orders or AsyncOrders
+_QueuesT = TypeVar("_QueuesT")  # Queues or AsyncQueues
+_ShipmentsT = TypeVar("_ShipmentsT")  # Shipments or AsyncShipments
 
 
 def _is_loopback(host: str) -> bool:
@@ -273,7 +276,7 @@ class ClientChanges(TypedDict, total=False):
     max_continuations: int
 
 
-class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
+class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR, _OrdersT, _QueuesT, _ShipmentsT]):
     """What the sync and async clients share: configuration, the pure request/response steps, and the
     public methods, which hand their conversation to the client's driver (``_run_*``, set by
     :meth:`_bind_driver`)."""
@@ -287,6 +290,10 @@ class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
     _http_expected: str  # what ``http_client=`` must be, for the error
     _run_envelope: Callable[[Steps[dict[str, Any]]], _EnvelopeR]
     _run_results: Callable[[Steps[list[MulticallResult]]], _ResultsR]
+    # The resource classes of this kind of client, each made with the client and a driver of its own.
+    _orders_type: Callable[[Any, Any], _OrdersT]
+    _queues_type: Callable[[Any, Any], _QueuesT]
+    _shipments_type: Callable[[Any, Any], _ShipmentsT]
 
     def __init__(
         self,
@@ -345,6 +352,28 @@ class _BaseClient(Generic[_HttpT, _HooksT, _EnvelopeR, _ResultsR]):
     def _bind_driver(self) -> None:
         """Point the ``_run_*`` attributes at a driver made for this very client."""
         raise NotImplementedError
+
+    def _new_driver(self) -> Driver | AsyncDriver:
+        raise NotImplementedError
+
+    @functools.cached_property
+    def orders(self) -> _OrdersT:
+        """Order queries and the pull methods (``list``, ``get``, ``iter``, ``placed_between``,
+        ``updated_since``, ``after_number``) and write-back (``set_custom_fields``, ``fulfil``):
+        :class:`~mivaorders.Orders`, or :class:`~mivaorders.AsyncOrders` on an :class:`AsyncClient`."""
+        return self._orders_type(self, self._new_driver())
+
+    @functools.cached_property
+    def queues(self) -> _QueuesT:
+        """Order workflow queues (``list_queues``, ``load``, ``acknowledge``, ``drain``,
+        ``recover_lost_page``): :class:`~mivaorders.Queues`, or :class:`~mivaorders.AsyncQueues`."""
+        return self._queues_type(self, self._new_driver())
+
+    @functools.cached_property
+    def shipments(self) -> _ShipmentsT:
+        """Shipments (``create``, never repeated blindly; ``update``, all tracking fields; ``list``;
+        ``get``): :class:`~mivaorders.Shipments`, or :class:`~mivaorders.AsyncShipments`."""
+        return self._shipments_type(self, self._new_driver())
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -653,7 +682,9 @@ def _retried(
     raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
 
-class Client(_BaseClient[httpx.Client, EventHooks, dict[str, Any], list[MulticallResult]]):
+class Client(
+    _BaseClient[httpx.Client, EventHooks, dict[str, Any], list[MulticallResult], Orders, Queues, Shipments]
+):
     """A synchronous client for one Miva store's JSON API.
 
     ``Client(endpoint, store_code=..., auth=HmacAuth(token, signing_key))``. Use it as a context manager
@@ -663,25 +694,13 @@ class Client(_BaseClient[httpx.Client, EventHooks, dict[str, Any], list[Multical
 
     _http_type = httpx.Client
     _http_expected = "an httpx.Client (an httpx.AsyncClient goes with AsyncClient)"
+    _orders_type, _queues_type, _shipments_type = Orders, Queues, Shipments
+
+    def _new_driver(self) -> Driver:
+        return _SyncDriver(self)
 
     def _bind_driver(self) -> None:
         self._run_envelope = self._run_results = _SyncDriver(self).run
-
-    @functools.cached_property
-    def orders(self) -> Orders:
-        """Order queries and the pull methods: ``list``, ``iter``, ``get``, ``placed_between``,
-        ``updated_since``, ``after_number``."""
-        return Orders(self, sync_driver(self))
-
-    @functools.cached_property
-    def queues(self) -> Queues:
-        """Order workflow queues: ``list_queues``, ``load``, ``acknowledge``, ``drain``."""
-        return Queues(self, sync_driver(self))
-
-    @functools.cached_property
-    def shipments(self) -> Shipments:
-        """Shipments: ``create`` (never repeated blindly), ``update`` (all tracking fields), ``list``."""
-        return Shipments(self, sync_driver(self))
 
     def close(self) -> None:
         """Close the connection pool, if this client owns it."""
@@ -696,7 +715,15 @@ class Client(_BaseClient[httpx.Client, EventHooks, dict[str, Any], list[Multical
 
 
 class AsyncClient(
-    _BaseClient[httpx.AsyncClient, AsyncEventHooks, Awaited[dict[str, Any]], Awaited[list[MulticallResult]]]
+    _BaseClient[
+        httpx.AsyncClient,
+        AsyncEventHooks,
+        Awaited[dict[str, Any]],
+        Awaited[list[MulticallResult]],
+        AsyncOrders,
+        AsyncQueues,
+        AsyncShipments,
+    ]
 ):
     """The asynchronous twin of :class:`Client`: the same options, names and behaviour, awaited.
 
@@ -705,24 +732,13 @@ class AsyncClient(
     _async_hooks = True
     _http_type = httpx.AsyncClient
     _http_expected = "an httpx.AsyncClient (an httpx.Client goes with Client)"
+    _orders_type, _queues_type, _shipments_type = AsyncOrders, AsyncQueues, AsyncShipments
+
+    def _new_driver(self) -> AsyncDriver:
+        return _AsyncDriver(self)
 
     def _bind_driver(self) -> None:
         self._run_envelope = self._run_results = _AsyncDriver(self).run
-
-    @functools.cached_property
-    def orders(self) -> AsyncOrders:
-        """Order queries and the pull methods; see :attr:`Client.orders`."""
-        return AsyncOrders(self, async_driver(self))
-
-    @functools.cached_property
-    def queues(self) -> AsyncQueues:
-        """Order workflow queues; see :attr:`Client.queues`."""
-        return AsyncQueues(self, async_driver(self))
-
-    @functools.cached_property
-    def shipments(self) -> AsyncShipments:
-        """Shipments; see :attr:`Client.shipments`."""
-        return AsyncShipments(self, async_driver(self))
 
     async def close(self) -> None:
         """Close the connection pool, if this client owns it."""
