@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import attrs
 
 from ._client import async_driver, sync_driver
-from ._conversation import Awaited, Close, Now, Steps, Take, handling
+from ._conversation import Awaited, Close, Now, Seen, Steps, Take, handling
 from ._exceptions import ArgumentError
 from ._lost_pages import RETRIEVED_QUEUE, StoreTime, check_moved_to
 from ._query import check_page_size
@@ -54,8 +54,6 @@ from .orders import AsyncOrderIterator, AsyncOrders, OrderIterator, Orders
 from .queues import DrainStop, _check_queue_code, _drain_steps, _QueuesBase
 
 if TYPE_CHECKING:
-    import httpx
-
     from ._client import AsyncClient, Client, ClientConfig
 
 __all__ = [
@@ -563,7 +561,7 @@ class _OrderSyncApi(Generic[_ClientT, _ReportR]):
     """Both syncs, written once: a client, the commit protocol around a sink, and a run that is one
     conversation for the client's driver."""
 
-    _run: Callable[[Steps[SyncReport], None, Callable[[httpx.Response, float], None]], _ReportR]
+    _run: Callable[[Steps[SyncReport], None, Seen], _ReportR]
 
     _context: _Context
 

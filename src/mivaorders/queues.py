@@ -31,7 +31,7 @@ import attrs
 
 from . import _display
 from ._columns import ONDEMAND_COLUMNS, SEARCH_COLUMNS, SPECIAL_SEARCH_FIELDS
-from ._conversation import AsyncDriver, Awaited, Driver, Handle, Log, Now, Send, Steps, ask
+from ._conversation import AsyncDriver, Awaited, Driver, Handle, Log, Now, Seen, Send, Steps, ask
 from ._converter import structure_page
 from ._decode import page_decoder
 from ._envelope import WORKFLOW_MODULE, Call, Safety, http_date
@@ -934,9 +934,8 @@ def _decode(envelope: Mapping[str, Any], function: str) -> Page[Order]:
     return structure_page(envelope.get("data"), Order, function=function)
 
 
-_Seen = Callable[["httpx.Response", float], None]
 #: A client's ``driver.run``: runs a conversation (with a drain's handler), showing it every response.
-_Run = Callable[[Steps[T], "Callable[[DrainPage], object] | None", _Seen], _R]
+_Run = Callable[[Steps[T], "Callable[[DrainPage], object] | None", Seen], _R]
 
 _HandlerT = TypeVar("_HandlerT", bound="Callable[[DrainPage], object]")  # Handler, or AsyncHandler
 _QueuesR = TypeVar("_QueuesR")  # list[Queue], or a coroutine of one
