@@ -21,6 +21,7 @@ import platform
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 from urllib.parse import urlsplit
@@ -887,7 +888,7 @@ class _SyncDriver(_BaseDriver[Client]):
 
     def stream(self, steps: Stream) -> Iterator[Any]:
         waiting: list[Launch] = []
-        flying: deque[tuple[int, Future[_Fetched]]] = deque()
+        flying: dict[Future[_Fetched], int] = {}  # the fetches sent, and their keys
         ready: deque[Landed] = deque()
         pool: ThreadPoolExecutor | None = None
         turns = Turns(steps)
@@ -904,13 +905,17 @@ class _SyncDriver(_BaseDriver[Client]):
                     for launch in waiting:
                         context = contextvars.copy_context()  # telemetry spans keep their parent
                         future = pool.submit(context.run, self._fetch, launch.fetch)
-                        flying.append((launch.key, future))
+                        flying[future] = launch.key
                     waiting = []
                 if isinstance(step, Emit):
                     yield from step.items
                     continue
                 if not ready:
-                    key, future = flying.popleft()
+                    # Whichever answer is in first (the oldest of those): waiting on the oldest alone would
+                    # hold back the lanes whose pages are already in, as asyncio.wait does not.
+                    done, _ = futures.wait(flying, return_when=futures.FIRST_COMPLETED)
+                    future = min(done, key=flying.__getitem__)
+                    key = flying.pop(future)
                     try:
                         result, response, sent = future.result()
                     except BaseException as exc:
