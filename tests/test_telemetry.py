@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -459,3 +460,22 @@ def test_without_opentelemetry_the_client_still_logs_and_calls_hooks(tmp_path: A
         "records": 1,
         "events": ["ok"],
     }
+
+
+def test_a_sync_pull_decodes_fixed_pages_in_the_callers_thread_and_adaptive_ones_in_its_fetch_thread() -> (
+    None
+):
+    """Pages of a fixed size only travel in the pool's threads: their hooks (and decoding) run in the
+    caller's thread, between its turns; an adaptive pull's pages are fetched whole in a fetch thread."""
+    store = FakeStore(orders=60, seed=4)
+    threads: list[str] = []
+    hooks: mo.EventHooks = {"response": [lambda event: threads.append(threading.current_thread().name)]}
+    with store.client(event_hooks=hooks, retry=FAST) as client:
+        fixed = client.orders.iter(page_size=10, columns=(), paging=mo.FastPaging(concurrency=3))
+        assert len({order.id for order in fixed}) == 60
+        assert threads
+        assert set(threads) == {threading.current_thread().name}
+        threads.clear()
+        assert len({order.id for order in client.orders.iter(columns=())}) == 60
+        assert threads
+        assert all(name.startswith("mivaorders-fetch") for name in threads)

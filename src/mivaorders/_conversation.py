@@ -25,7 +25,8 @@ Steps of a streaming conversation (:meth:`Driver.stream`, an order pull):
 
 How many fetches are in flight is the conversation's business (a pull launches at most one page ahead
 per lane, so memory stays bounded); how they travel is the driver's: the synchronous driver sends each
-fetch as a request of its own from a small thread pool, the asynchronous one runs each as a task.
+fetch as a request of its own from a small thread pool (decoding it in the caller's thread unless the fetch
+re-plans), the asynchronous one runs each as a task.
 
 Below the conversations, sending one call is itself written once, as a generator of :data:`Primitive`
 steps (``_client.py``: build and sign the request, the retry loop, HTTP 206 continuations, telemetry):
