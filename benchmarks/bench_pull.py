@@ -314,7 +314,7 @@ def main() -> None:
     parser.add_argument("--only", default="abcdefgh", help="which variants to run, e.g. 'bce'")
     parser.add_argument("--sdk-python", help=f"python with merchantapi (default {DEFAULT_SDK_PYTHON})")
     parser.add_argument("--no-sdk", action="store_true", help="compare with our own offset loops instead")
-    parser.add_argument("--sync-page", type=int, default=200)
+    parser.add_argument("--sync-page", type=int, default=400)
     parser.add_argument("--sync-concurrency", type=int, default=4)
     parser.add_argument("--async-page", type=int, default=200)
     parser.add_argument("--async-concurrency", type=int, default=4)
