@@ -221,7 +221,10 @@ class _Plan:
 class _Pull:
     """What both iterator types share: the pull's plan, its pending pages, and read-only counters."""
 
-    def __init__(self, client: Client | AsyncClient, plan: _Plan, watermark: _Watermark | None) -> None:
+    def __init__(
+        self, client: Client | AsyncClient, config: ClientConfig, plan: _Plan, watermark: _Watermark | None
+    ) -> None:
+        plan.adapt(config)
         self._client = client
         self._plan = plan
         self._watermark = watermark
@@ -350,9 +353,8 @@ class OrderIterator(_Pull, Iterator[Order]):
     def __init__(
         self, client: Client, driver: Driver, plan: _Plan, watermark: _Watermark | None = None
     ) -> None:
-        super().__init__(client, plan, watermark)
+        super().__init__(client, driver.config, plan, watermark)
         self._driver = driver
-        plan.adapt(driver.config)
         self._orders: Iterator[Order] | None = None
 
     def __iter__(self) -> OrderIterator:
@@ -374,14 +376,14 @@ class OrderIterator(_Pull, Iterator[Order]):
 
 
 class AsyncOrderIterator(_Pull, AsyncIterator[Order]):
-    """The async twin of :class:`OrderIterator`; up to ``concurrency`` pages are requested at once."""
+    """:class:`OrderIterator` for an :class:`~mivaorders.AsyncClient`: ``async for``, and :meth:`aclose`
+    to stop early."""
 
     def __init__(
         self, client: AsyncClient, driver: AsyncDriver, plan: _Plan, watermark: _Watermark | None = None
     ) -> None:
-        super().__init__(client, plan, watermark)
+        super().__init__(client, driver.config, plan, watermark)
         self._driver = driver
-        plan.adapt(driver.config)
         self._orders: AsyncIterator[Order] | None = None
         self._closed = False
 
