@@ -305,22 +305,23 @@ def handling(steps: Steps[T], handle: Callable[[Any], Steps[Any]]) -> Steps[T]:
     """``steps`` with its :class:`Handle` steps answered by the conversation ``handle(orders)`` instead of
     the caller's handler: how an incremental sync stores each page a drain hands out. A failure of
     ``handle`` is thrown into ``steps``, as a failing handler's would be."""
-    answer: Any = None
-    failure: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(answer) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        answer, failure = None, None
-        try:
-            answer = (yield from handle(step.orders)) if isinstance(step, Handle) else (yield step)
-        except GeneratorExit:
-            steps.close()
-            raise
-        except BaseException as exc:  # the inner conversation decides what a failure means
-            failure = exc
+    turns = Turns(steps)
+    while (step := turns.step()) is not None:
+        yield from _handled(turns, step, handle)
+    return turns.result
+
+
+def _handled(turns: Turns[Any], step: Any, handle: Callable[[Any], Steps[Any]]) -> Steps[None]:
+    """One step of :func:`handling`: a ``Handle`` answered by ``handle``, any other passed on."""
+    try:
+        answer = (yield from handle(step.orders)) if isinstance(step, Handle) else (yield step)
+    except GeneratorExit:
+        turns.close()
+        raise
+    except BaseException as exc:  # the inner conversation decides what a failure means
+        turns.fail(exc)
+    else:
+        turns.answer(answer)
 
 
 def first_of(steps: Steps[Page[T]]) -> Steps[T | None]:
