@@ -576,7 +576,6 @@ class _OrderSyncApi(Generic[_ClientT, _ReportR]):
         batch_size: int | None = None,
         progress: Callable[[SyncProgress], None] | None = None,
     ) -> None:
-        self._client: _ClientT = client
         self._runner = _Runner(sink, strategy, checkpoints, name, batch_size, progress)
         self._bind(client)
 
