@@ -942,17 +942,10 @@ class _SyncStream:
                 # to be entered here (to close the fetch, say) before the thread is done.
                 self._submit(key, context.copy().run, self._client._http.send, step.request)
                 return
-            if isinstance(step, Pause):
-                if self._client.retry.wait:
-                    self._submit(key, time.sleep, step.seconds)
-                    return
-                continue
-            try:
-                assert isinstance(step, Notify), f"a fetch does not take {type(step).__name__} steps"
-                for hook in step.hooks:
-                    context.run(hook, step.event)
-            except BaseException as exc:
-                turns.fail(exc)
+            if isinstance(step, Pause) and self._client.retry.wait:
+                self._submit(key, time.sleep, step.seconds)
+                return
+            context.run(self._driver._do, turns, step, None)  # the rest (hooks) as the driver does it
 
     def _wait(self) -> None:
         """Until an answer is in: whichever thread finished first (the oldest of those)."""
